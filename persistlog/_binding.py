@@ -1,0 +1,184 @@
+"""The one module that touches cffi's ``ffi`` and ``lib``.
+
+It turns the C core's return codes into exceptions and its structures into
+plain Python values, so ``persistlog.ring`` never sees a pointer.
+"""
+from ._core import ffi, lib
+from .errors import PersistlogError, RecordTooLarge, RegionTooSmall, UnsupportedVersion
+
+HEADER_SIZE = lib.PLR_HEADER_SIZE
+REC_HDR_SIZE = lib.PLR_REC_HDR_SIZE
+MAX_RECORD_CAP = lib.PLR_MAX_RECORD_CAP
+MIN_REGION_SIZE = lib.PLR_HEADER_SIZE + lib.PLR_MIN_DATA_SIZE
+FORMAT_VERSION = lib.PLR_VERSION
+FLAG_REBUILT = lib.PLR_FLAG_REBUILT
+
+MISSING, VALID, INVALID, FOREIGN, NEWER = (
+    lib.PLR_MISSING, lib.PLR_VALID, lib.PLR_INVALID, lib.PLR_FOREIGN, lib.PLR_NEWER)
+
+INVALID_REASONS = {
+    lib.PLR_BAD_CRC: "header checksum mismatch",
+    lib.PLR_BAD_ENDIAN: "endianness marker wrong",
+    lib.PLR_BAD_GEOMETRY: "sizes or offsets out of range",
+}
+
+
+def _raise(rc, what):
+    if rc == lib.PLR_ETOOBIG:
+        raise RecordTooLarge(f"{what}: record larger than the region's maximum")
+    if rc == lib.PLR_ESMALL:
+        raise RegionTooSmall(f"{what}: region smaller than {MIN_REGION_SIZE} bytes")
+    if rc == lib.PLR_EVERSION:
+        raise UnsupportedVersion(f"{what}: newer format version")
+    if rc == lib.PLR_ENOMEM:
+        raise MemoryError(what)
+    raise PersistlogError(f"{what}: error {rc}")
+
+
+class View:
+    """A pointer into a ``mmap`` and the C structures that live beside it."""
+
+    def __init__(self, mm, size):
+        self.size = size
+        self._buf = ffi.from_buffer("uint8_t[]", mm, require_writable=False)
+        self.base = ffi.cast("uint8_t *", self._buf)
+        self.ring = None
+
+    def release(self):
+        """Drop the buffer export so the mmap can be closed."""
+        self.ring = None
+        if self._buf is not None:
+            ffi.release(self._buf)
+            self._buf = None
+
+    def check(self):
+        """Return (outcome, reason) of plr_check(); RegionTooSmall if too small."""
+        reason = ffi.new("int *")
+        rc = lib.plr_check(self.base, self.size, reason)
+        if rc < 0:
+            _raise(rc, "check")
+        return rc, INVALID_REASONS.get(reason[0], "")
+
+    def format(self, first_seq, realtime_ns):
+        """Write a fresh header and zero the data area."""
+        rc = lib.plr_format(self.base, self.size, first_seq, realtime_ns)
+        if rc < 0:
+            _raise(rc, "format")
+
+    def attach(self, boot_id):
+        """Make the process-local ring view used by append()."""
+        ring = ffi.new("struct plr_ring *")
+        rc = lib.plr_attach(ring, self.base, self.size, boot_id)
+        if rc < 0:
+            _raise(rc, "attach")
+        self.ring = ring
+        return ring.data_size, ring.max_record
+
+    def register_boot(self, realtime_ns, spin_ns):
+        """Register our boot in the boot table; True if this call started it."""
+        return lib.plr_boot_register(self.ring, realtime_ns, spin_ns) == 1
+
+    def append(self, payload):
+        """Append one record; returns its seq.  RecordTooLarge if too long."""
+        seq = lib.plr_append(self.ring, payload, len(payload))
+        if seq < 0:
+            _raise(seq, f"append of {len(payload)} bytes")
+        return seq
+
+    def append_ts(self, payload, realtime_ns, monotonic_ns):
+        """Append one record with given timestamps (ns); returns its seq."""
+        seq = lib.plr_append_ts(self.ring, payload, len(payload), realtime_ns, monotonic_ns)
+        if seq < 0:
+            _raise(seq, f"append of {len(payload)} bytes")
+        return seq
+
+    def counters(self):
+        """Return the header's live counters as a dict (untrusted hints)."""
+        c = ffi.new("struct plr_counters *")
+        lib.plr_counters(self.base, self.size, c)
+        return {"head": c.head, "next_seq": c.next_seq, "boot_word": c.boot_word,
+                "format_realtime_ns": c.format_realtime_ns}
+
+    def header_flags(self):
+        """Return the header's flags word (valid headers only)."""
+        return int.from_bytes(ffi.buffer(self.base + 56, 4), "little")
+
+    def boots(self):
+        """Return the valid boot table entries, oldest first, as tuples
+        (boot_id bytes, boot_no, first_seq, realtime_ns)."""
+        out = ffi.new("struct plr_boot[]", lib.PLR_BOOT_SLOTS)
+        n = lib.plr_boots(self.base, self.size, out, lib.PLR_BOOT_SLOTS)
+        return [(bytes(ffi.buffer(b.boot_id, 16)), b.boot_no, b.first_seq, b.realtime_ns)
+                for b in out[0:n]]
+
+    def scan(self, data_size, max_record, since_seq=0):
+        """Scan the data area; returns a Scan."""
+        s = ffi.new("struct plr_scan *")
+        rc = lib.plr_scan(self.base + HEADER_SIZE, data_size, max_record, since_seq, s)
+        if rc < 0:
+            _raise(rc, "scan")
+        return Scan(ffi.gc(s, lib.plr_scan_free))
+
+    def rebuild(self, data_size, scan):
+        """Write a new header from *scan*, keeping the data area."""
+        rc = lib.plr_rebuild(self.base, self.size, data_size, scan._s)
+        if rc < 0:
+            _raise(rc, "rebuild")
+
+
+class Scan:
+    """Records copied out of a region and validated, in seq order.
+
+    Attributes:
+        n (int): records found.
+        torn (list[int]): seqs of torn records (reserved, never committed).
+        corrupt (int): committed records whose checksum failed.
+        duplicates (int): valid records whose seq was seen already.
+        boot_ids (list[bytes]): boot IDs in order of their first record.
+    """
+
+    def __init__(self, s):
+        self._s = s
+        self.n = s.n_entries
+        self.torn = [s.torn_seqs[i] for i in range(s.torn)]
+        self.corrupt = s.corrupt
+        self.duplicates = s.duplicates
+        raw = bytes(ffi.buffer(s.boot_ids, 16 * s.n_boot_ids)) if s.n_boot_ids else b""
+        self.boot_ids = [raw[i:i + 16] for i in range(0, len(raw), 16)]
+
+    def seqs(self):
+        """Return the list of seqs, ascending."""
+        e = self._s.entries
+        return [e[i].seq for i in range(self.n)]
+
+    def entries(self, start=0):
+        """Yield (seq, boot_idx, realtime_ns, monotonic_ns, pid, tid, payload, pos)
+        for each record from index *start*."""
+        s = self._s
+        buf = s.buf
+        for i in range(start, self.n):
+            e = s.entries[i]
+            yield (e.seq, e.boot_idx, e.realtime_ns, e.monotonic_ns, e.pid, e.tid,
+                   bytes(ffi.buffer(buf + e.buf_off, e.payload_len)), e.pos)
+
+    def payload_len(self, i):
+        """Bytes of record *i*'s payload plus its 64-byte header, 8-aligned."""
+        e = self._s.entries[i]
+        return (REC_HDR_SIZE + e.payload_len + 7) & ~7
+
+    def first_index_after(self, seq):
+        """Index of the first record with a seq greater than *seq* (bisection)."""
+        e = self._s.entries
+        lo, hi = 0, self.n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if e[mid].seq <= seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+
+def crc32c(data, crc=0):
+    """CRC32C (Castagnoli) of *data*, continuing *crc*; RFC 3720 appendix B.4."""
+    return lib.plr_crc32c(crc, data, len(data))

@@ -1,0 +1,455 @@
+"""The public API: open a region, append records, read them back.
+
+Example::
+
+    import persistlog
+
+    with persistlog.open("/dev/shm/app.ring") as ring:
+        seq = ring.append("link down", priority=3, identifier="netd", port=2)
+        for rec in ring.records(boot=-1):
+            print(rec.seq, rec.message)
+"""
+import time
+import warnings
+from dataclasses import dataclass
+
+from . import _binding, record as _record
+from .boot import current_boot_id, format_boot_id, parse_boot_id
+from .errors import (BootNotFound, NotARegion, PersistlogError, RegionMissing,
+                     UnsupportedVersion)
+from .region import default_region, keep_copy, open_mapping
+
+#: How long a process waits for another one that is registering the same
+#: boot before it finishes the entry itself (that one may have died), ns.
+BOOT_SPIN_NS = 200_000_000
+
+OUTCOMES = ("missing", "valid", "invalid")
+
+
+class RegionRecovered(UserWarning):
+    """Warned when a region's header was damaged and its records were recovered by a scan."""
+
+
+@dataclass(frozen=True)
+class Boot:
+    """A boot that left records (or a boot table entry) in a region.
+
+    Attributes:
+        boot_id (str): the boot ID (UUID text).
+        first_seq (int): seq of its first record still present (or, with no
+            record left, the region's next seq when it registered); 0 if unknown.
+        last_seq (int): seq of its last record present, 0 if none.
+        records (int): records present.
+        first_realtime_ns (int): CLOCK_REALTIME of its first record, or of
+            its registration; 0 if unknown.
+        last_realtime_ns (int): CLOCK_REALTIME of its last record, 0 if none.
+        offset (int): position relative to the current boot, as ``-b``
+            takes it: 0 current, -1 previous, ...
+    """
+
+    boot_id: str
+    first_seq: int
+    last_seq: int
+    records: int
+    first_realtime_ns: int
+    last_realtime_ns: int
+    offset: int
+
+
+class Ring:
+    """An open region.  Use ``persistlog.open()`` to get one.
+
+    Attributes:
+        path (str): the region's name.
+        outcome (str): what opening found: "missing" (it was never
+            formatted; a writable open formats it), "valid", or "invalid"
+            (the header was damaged; records were recovered by a scan).
+        report (str): one line saying what opening found and did.
+        damaged_copy (str | None): where the old bytes of a damaged region
+            were kept before its header was rebuilt.
+        current_boot_id (str): this boot's ID.
+        writable (bool): opened for appending.
+    """
+
+    def __init__(self, mapping, outcome, report, damaged_copy=None):
+        self._map = mapping
+        self._view = _binding.View(mapping.mm, mapping.size)
+        self.path = mapping.target.name
+        self.outcome = outcome
+        self.report = report
+        self.damaged_copy = damaged_copy
+        self.writable = mapping.writable
+        self._boot_raw = current_boot_id()
+        self.current_boot_id = format_boot_id(self._boot_raw)
+        self._trusted = False
+        self._data_size = (mapping.size - _binding.HEADER_SIZE) & ~7
+        self._max_record = _binding.MAX_RECORD_CAP
+
+    # -- opening -----------------------------------------------------------
+
+    def _attach(self):
+        self._data_size, self._max_record = self._view.attach(self._boot_raw)
+        self._trusted = not (self._view.header_flags() & _binding.FLAG_REBUILT)
+        if self.writable:
+            self._view.register_boot(time.time_ns(), BOOT_SPIN_NS)
+
+    def close(self):
+        """Unmap the region.  Records already appended stay in it."""
+        if self._map is not None:
+            self._view.release()
+            self._map.close()
+            self._map = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<persistlog.Ring {self.path!r} {self.outcome}>"
+
+    # -- writing -----------------------------------------------------------
+
+    def append(self, message, *, priority=_record.DEFAULT_PRIORITY, identifier=None, **fields):
+        """Append one record.
+
+        Args:
+            message (str): the message.
+            priority (int): syslog priority, 0 (emerg) to 7 (debug); RFC 5424
+                section 6.2.1.  Default 6 (info).
+            identifier (str | None): syslog identifier, usually the program name.
+            **fields: more fields (values: str, bytes, int, float, bool,
+                None, or lists and dicts of them).
+
+        Returns:
+            int: the record's sequence number.
+
+        Raises:
+            RecordTooLarge: the record exceeds the region's maximum record
+                size (``stats()["max_record"]``); nothing was written.
+            InvalidRecord: a bad priority, field name or value.
+            PersistlogError: the ring is closed or read-only.
+        """
+        return self.append_bytes(_record.encode(message, priority, identifier, fields))
+
+    def append_bytes(self, payload):
+        """Append one record whose payload is already encoded.
+
+        Args:
+            payload (bytes): a msgpack map as ``persistlog.record.encode``
+                makes (any bytes are stored; readers show other payloads
+                as text).
+
+        Returns:
+            int: the record's sequence number.
+
+        Raises:
+            RecordTooLarge: nothing was written.
+            PersistlogError: the ring is closed or read-only.
+        """
+        view = self._view
+        if view.ring is None:
+            raise PersistlogError(f"{self.path}: not open for appending")
+        return view.append(payload)
+
+    # -- reading -----------------------------------------------------------
+
+    def _scan(self, since_seq=0):
+        if self._map is None:
+            raise PersistlogError(f"{self.path}: ring is closed")
+        return self._view.scan(self._data_size, self._max_record, since_seq or 0)
+
+    def _boot_list(self, scan):
+        """Boots known from the records and from the boot table, oldest first."""
+        by_id = {}
+        for raw, _no, first_seq, rt in (self._view.boots() if self._trusted else ()):
+            by_id[raw] = [first_seq, 0, 0, rt, 0]
+        counts = {}
+        for seq, idx, rt, *_ in _iter_meta(scan):
+            raw = scan.boot_ids[idx]
+            c = counts.get(raw)
+            if c is None:
+                counts[raw] = [seq, seq, 1, rt, rt]
+            else:
+                c[1], c[2], c[4] = seq, c[2] + 1, rt
+        for raw, c in counts.items():
+            by_id[raw] = c
+        cur = self._boot_raw
+        order = sorted(by_id, key=lambda raw: (by_id[raw][0], raw == cur))
+        if cur in by_id:
+            base = order.index(cur)
+        else:
+            base = len(order)
+        return [Boot(format_boot_id(raw), *by_id[raw][:5], offset=i - base)
+                for i, raw in enumerate(order)], base
+
+    def boots(self):
+        """Return the boots in the region, oldest first, as ``Boot`` objects.
+
+        A boot is listed while a record of it or its boot table entry (the
+        last 16 boots) remains.
+        """
+        return self._boot_list(self._scan())[0]
+
+    def resolve_boot(self, boot, scan=None):
+        """Turn a boot selector into a boot ID (str).
+
+        Args:
+            boot (int | str): 0 the current boot, -1 the previous, -2 ...;
+                1 the oldest in the region, 2 the next ...; or a boot ID.
+
+        Raises:
+            BootNotFound: no such boot in the region.
+            InvalidBootId: a string that is not a UUID.
+        """
+        if isinstance(boot, str):
+            return format_boot_id(parse_boot_id(boot))
+        if boot == 0:
+            return self.current_boot_id
+        boots, base = self._boot_list(scan or self._scan())
+        index = boot - 1 if boot > 0 else base + boot
+        if not 0 <= index < len(boots):
+            raise BootNotFound(f"no boot {boot:+d} in {self.path} "
+                               f"({len(boots)} boot(s) known)" if boot < 0 else
+                               f"no boot {boot} in {self.path} ({len(boots)} boot(s) known)")
+        return boots[index].boot_id
+
+    def records(self, boot=None, since_seq=None):
+        """Yield the region's valid records in seq order.
+
+        Every record is copied out of the region and its checksum checked
+        on the copy first; torn and damaged records are never yielded.
+
+        Args:
+            boot (None | int | str): None for all boots; 0 the current
+                boot, -1 the previous, -2 ...; a positive N the Nth oldest;
+                or a boot ID.
+            since_seq (int | None): only records with a greater seq.
+
+        Yields:
+            Record
+
+        Raises:
+            BootNotFound: *boot* names no boot in the region.
+        """
+        scan = self._scan(since_seq)
+        want = None
+        if boot is not None:
+            want = parse_boot_id(self.resolve_boot(boot, scan))
+        return _decode(scan, want)
+
+    def stats(self, boot=None):
+        """Return figures about the region, or about one boot in it.
+
+        Keys: path, outcome, version, capacity (bytes of data area), used
+        (bytes held by valid records), max_record (bytes, header included),
+        records, first_seq, last_seq (0 if none), lost (seqs missing
+        between first_seq and last_seq that are not torn: overwritten
+        while newer records survived, or reserved by a writer killed
+        before it wrote a header), torn (reserved, never committed),
+        overwritten (seqs before first_seq: overwritten by the ring, for
+        the whole region only), corrupt (committed records failing their
+        checksum), next_seq (the header's counter), boots, trusted_header.
+
+        Args:
+            boot: as for ``records()``; None for the whole region.
+        """
+        scan = self._scan()
+        boots, _ = self._boot_list(scan)
+        seqs = scan.seqs()
+        torn = scan.torn
+        lo, hi = (seqs[0], seqs[-1]) if seqs else (0, 0)
+        used = sum(scan.payload_len(i) for i in range(scan.n))
+        overwritten = lo - 1 if lo else 0
+        if boot is not None:
+            want = parse_boot_id(self.resolve_boot(boot, scan))
+            idx = scan.boot_ids.index(want) if want in scan.boot_ids else -1
+            picked = [i for i, (_s, b, *_) in enumerate(_iter_meta(scan)) if b == idx]
+            seqs = [seqs[i] for i in picked]
+            used = sum(scan.payload_len(i) for i in picked)
+            lo, hi = (seqs[0], seqs[-1]) if seqs else (0, 0)
+            nxt = [b.first_seq for b in boots if b.first_seq > hi]
+            end = min(nxt) - 1 if nxt and seqs else hi
+            torn = [t for t in torn if lo <= t <= end] if seqs else []
+            hi_t = max([hi] + torn)
+            overwritten = None
+        else:
+            hi_t = max([hi] + torn)
+        torn_in = len([t for t in torn if lo <= t <= hi_t])
+        lost = (hi_t - lo + 1) - len(seqs) - torn_in if seqs else 0
+        counters = self._view.counters()
+        st = {
+            "path": self.path,
+            "outcome": self.outcome,
+            "version": _binding.FORMAT_VERSION,
+            "capacity": self._data_size,
+            "used": used,
+            "max_record": self._max_record,
+            "records": len(seqs),
+            "first_seq": lo,
+            "last_seq": hi,
+            "lost": lost,
+            "torn": len(torn),
+            "corrupt": scan.corrupt,
+            "next_seq": counters["next_seq"] if self._trusted else None,
+            "boots": len(boots),
+            "trusted_header": self._trusted,
+        }
+        if overwritten is not None:
+            st["overwritten"] = overwritten
+        if boot is not None:
+            st["boot_id"] = format_boot_id(want)
+        return st
+
+    def follow(self, boot=None, since_seq=0, interval=0.2, settle=1.0):
+        """Yield records as they are appended, forever (like ``tail -f``).
+
+        A record is yielded only once every smaller seq has been yielded,
+        found torn, or waited for *settle* seconds (a writer that reserved
+        it may have died), so records come out in seq order.
+
+        Args:
+            boot: as for ``records()``, fixed when following starts.
+            since_seq (int): start after this seq.
+            interval (float): seconds between scans.
+            settle (float): seconds to wait for a missing seq.
+        """
+        want = None if boot is None else parse_boot_id(self.resolve_boot(boot))
+        last = since_seq
+        gap_since = None
+        while True:
+            scan = self._scan(last)
+            torn = set(scan.torn)
+            for rec in _decode(scan, None):
+                expected = last + 1
+                while expected in torn:
+                    expected += 1
+                if last and rec.seq > expected:
+                    # a hole: a writer may still be filling it in
+                    gap_since = gap_since or time.monotonic()
+                    if time.monotonic() - gap_since < settle:
+                        break
+                gap_since = None
+                last = rec.seq
+                if want is None or rec.boot_id == format_boot_id(want):
+                    yield rec
+            time.sleep(interval)
+
+
+def _decode(scan, want):
+    """Yield the Records of *scan*, only those of boot *want* (16 bytes) if given."""
+    if want is not None:
+        if want not in scan.boot_ids:
+            return
+        want = scan.boot_ids.index(want)
+    ids = [format_boot_id(b) for b in scan.boot_ids]
+    for seq, idx, rt, mono, pid, tid, payload, _pos in scan.entries():
+        if want is not None and idx != want:
+            continue
+        prio, ident, msg, fields = _record.decode(payload)
+        yield _record.Record(seq, ids[idx], rt, mono, pid, tid, prio, ident, msg, fields)
+
+
+def _iter_meta(scan):
+    e = scan._s.entries
+    for i in range(scan.n):
+        x = e[i]
+        yield x.seq, x.boot_idx, x.realtime_ns
+
+
+def open(region=None, *, size=None, create=True, readonly=False, force=False):  # noqa: A001
+    """Open (and if need be create and format) a region.
+
+    Args:
+        region (str | os.PathLike | None): the region's name; None for the
+            default (``$PERSISTLOG_REGION``, else ``/dev/persistlog0`` if it
+            exists, else ``/var/lib/persistlog/ring`` for root and
+            ``~/.local/state/persistlog/ring`` for others).
+        size (int | None): bytes of a new file region (default 8 MiB).
+        create (bool): create and format a missing region.
+        readonly (bool): map read-only: read records, never change a byte
+            (no formatting, no boot registration, no header rebuild).
+        force (bool): format a region that holds something else.
+
+    Returns:
+        Ring: usable as a context manager.  ``ring.outcome`` says whether
+        the region was missing, valid, or invalid (damaged header: its
+        records were recovered by a scan, the old bytes kept in
+        ``ring.damaged_copy`` and the header rebuilt; a RegionRecovered
+        warning is issued).
+
+    Raises:
+        RegionMissing: no region there and *create* is false (or *readonly*).
+        RegionUnavailable: the path cannot be opened or mapped.
+        RegionTooSmall: smaller than 64 KiB.
+        NotARegion: a file holding something else (use *force* to format).
+        UnsupportedVersion: written by a newer persistlog.
+        InvalidBootId: ``$PERSISTLOG_BOOT_ID`` is not a UUID.
+    """
+    mapping = open_mapping(region if region is not None else default_region(),
+                           size=size, create=create and not readonly, writable=not readonly)
+    try:
+        mapping.lock(exclusive=not readonly)
+        try:
+            return _open_locked(mapping, create and not readonly, force)
+        finally:
+            if mapping.fd is not None:
+                mapping.unlock()
+    except BaseException:
+        mapping.close()
+        raise
+
+
+def _open_locked(mapping, create, force):
+    name = mapping.target.name
+    ring = Ring(mapping, "valid", f"{name}: valid region")
+    try:
+        outcome, reason = ring._view.check()
+        if outcome == _binding.NEWER:
+            raise UnsupportedVersion(f"{name}: written by a newer persistlog format; "
+                                     f"this one reads version {_binding.FORMAT_VERSION}")
+        if outcome == _binding.VALID:
+            ring._attach()
+            return ring
+        if outcome == _binding.FOREIGN and force and create:
+            _format(ring, 1, f"{name}: formatted over foreign content (forced)")
+            ring.outcome = "missing"
+            return ring
+
+        scan = ring._scan()
+        if outcome == _binding.FOREIGN and not scan.n:
+            if mapping.is_file:
+                raise NotARegion(f"{name} holds something that is not a persistlog region; "
+                                 "format it with --force to overwrite it")
+            outcome = _binding.MISSING  # a device after a cold boot holds noise
+        if outcome == _binding.MISSING:
+            ring.outcome = "missing"
+            if not create:
+                if mapping.writable:
+                    raise RegionMissing(f"{name}: region was never formatted")
+                ring.report = f"{name}: region was never formatted (no records)"
+                return ring
+            _format(ring, 1, f"{name}: formatted a new region")
+            return ring
+
+        why = reason or "no header magic"
+        ring.outcome = "invalid"
+        ring.report = (f"{name}: damaged header ({why}); {scan.n} record(s) recovered "
+                       "by scanning")
+        if create:
+            ring.damaged_copy = keep_copy(mapping)
+            ring._view.rebuild(ring._data_size, scan)
+            ring.report += f"; old bytes kept in {ring.damaged_copy}; header rebuilt"
+            ring._attach()
+        warnings.warn(ring.report, RegionRecovered, stacklevel=3)
+        return ring
+    except BaseException:
+        ring._view.release()
+        raise
+
+
+def _format(ring, first_seq, report):
+    ring._view.format(first_seq, time.time_ns())
+    ring.report = report
+    ring._attach()
