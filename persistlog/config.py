@@ -1,0 +1,102 @@
+"""The drain daemon's settings: defaults, then /etc/persistlog.conf (TOML), then the command line.
+
+Example /etc/persistlog.conf (every key optional)::
+
+    region = "/dev/persistlog0"          # the ring; default: persistlog's default region
+    state_dir = "/var/lib/persistlog"    # the drain cursor lives here
+    archive_dir = "/var/lib/persistlog/boots"
+    archive_keep = 32                    # archived boots kept, newest first
+    archive_max_bytes = 268435456        # and at most this many bytes of archives
+    sync_every = 10000                   # records sent between two journal syncs
+    forward = false                      # also forward the current boot as it is written
+    forward_rate = 1000                  # records per second at most while forwarding
+    forward_poll = 0.5                   # seconds between two looks at the ring
+"""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+
+from .errors import PersistlogError
+
+DEFAULT_CONFIG = "/etc/persistlog.conf"
+
+
+class ConfigError(PersistlogError):
+    """The configuration file cannot be read, is not TOML, or holds a bad setting."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Daemon settings; see the module docstring for the file form of each."""
+
+    region: "str | None" = None
+    state_dir: str = "/var/lib/persistlog"
+    archive_dir: str = "/var/lib/persistlog/boots"
+    archive_keep: int = 32
+    archive_max_bytes: int = 256 * 1024 * 1024
+    sync_every: int = 10000
+    forward: bool = False
+    forward_rate: float = 1000.0
+    forward_poll: float = 0.5
+
+    def with_overrides(self, **overrides):
+        """A copy with the given settings replaced; None values leave a setting as it is."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_TYPES = {"region": (str,), "state_dir": (str,), "archive_dir": (str,),
+          "archive_keep": (int,), "archive_max_bytes": (int,), "sync_every": (int,),
+          "forward": (bool,), "forward_rate": (int, float), "forward_poll": (int, float)}
+
+
+def load(path=None):
+    """Read settings from the TOML file ``path`` over the defaults.
+
+    Args:
+        path (str | None): the file; None means /etc/persistlog.conf, which may be absent
+            (defaults then). A file named explicitly must exist.
+
+    Returns:
+        Config: the settings.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, unknown key, wrong type or out-of-range value.
+    """
+    explicit = path is not None
+    path = Path(path or DEFAULT_CONFIG)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{path}: no such configuration file") from None
+        return Config()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    for key, value in data.items():
+        if key not in _TYPES:
+            raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_TYPES)})")
+        ok = isinstance(value, _TYPES[key]) and not (isinstance(value, bool) and bool not in _TYPES[key])
+        if not ok:
+            names = " or ".join(t.__name__ for t in _TYPES[key])
+            raise ConfigError(f"{path}: {key} must be a {names}, not {value!r}")
+    config = Config(**data)
+    check(config, str(path))
+    return config
+
+
+def check(config, where="settings"):
+    """Raise ConfigError if a numeric setting of ``config`` is out of range."""
+    for key in ("archive_keep", "sync_every"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{where}: {key} must be at least 1")
+    for key in ("archive_max_bytes", "forward_rate", "forward_poll"):
+        if getattr(config, key) <= 0:
+            raise ConfigError(f"{where}: {key} must be positive")

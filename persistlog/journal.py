@@ -1,0 +1,191 @@
+"""Talking to systemd-journald: turning records into journal entries, sending, syncing, and
+asking the journal what it already holds.
+
+journald sets ``_BOOT_ID`` itself (to the boot that *received* an entry) and clients cannot
+send fields starting with ``_``, so a drained record carries the boot that wrote it in
+``PERSISTLOG_BOOT_ID``: ``journalctl PERSISTLOG_BOOT_ID=<id>`` finds a recovered boot.
+"""
+
+import json
+import os
+import subprocess
+
+from systemd import journal
+
+from .errors import PersistlogError
+
+# libsystemd sends here and nowhere else. If the file is missing, sd_journal_sendv returns
+# success and the entry is lost, so reachability is checked before anything is sent.
+SOCKET = "/run/systemd/journal/socket"
+
+# MESSAGE_ID of the one summary entry per drained boot (journalctl MESSAGE_ID=...).
+SUMMARY_MESSAGE_ID = "565d24199742480086ac357f415a7e25"
+
+_OWN = frozenset(("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER"))
+_MAX_NAME = 64  # journald drops fields with longer names
+
+
+class JournalUnavailable(PersistlogError):
+    """journald cannot be reached, refused an entry, or could not sync."""
+
+
+def field_name(name):
+    """The journal field name for a record's field ``name``.
+
+    Upper case, characters outside A-Z 0-9 _ become ``_``, no leading ``_`` (journald reserves
+    those) or digit, at most 64 characters. Names that would collide with the entry's own
+    fields (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, PERSISTLOG_*) get a ``PERSISTLOG_FIELD_``
+    prefix. Two names that map to the same field both keep their values (journald allows a
+    field more than once).
+    """
+    n = "".join(c if ("A" <= c <= "Z" or "0" <= c <= "9") else "_" for c in name.upper())
+    n = n.lstrip("_")
+    if not n:
+        n = "FIELD"
+    elif n[0].isdigit():
+        n = "F_" + n
+    if n in _OWN or n.startswith("PERSISTLOG_"):
+        n = "PERSISTLOG_FIELD_" + n
+    return n[:_MAX_NAME]
+
+
+def _value(v):
+    """A field value as the bytes journald stores: bytes stay binary, text is UTF-8."""
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape")
+    if isinstance(v, bool):
+        return b"1" if v else b"0"
+    if isinstance(v, (int, float)):
+        return str(v).encode()
+    if v is None:
+        return b""
+    return json.dumps(v, default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)).encode()
+
+
+def entry(record, region):
+    """The ``FIELD=value`` items (bytes) of the journal entry for ``record`` from ``region``.
+
+    MESSAGE, PRIORITY, SYSLOG_IDENTIFIER; PERSISTLOG_SEQ, PERSISTLOG_BOOT_ID,
+    PERSISTLOG_REGION (seqs are per region: two rings of one boot are told apart), the original
+    times PERSISTLOG_REALTIME_USEC / PERSISTLOG_MONOTONIC_USEC (microseconds),
+    PERSISTLOG_PID, PERSISTLOG_TID; then the record's own fields (see ``field_name``).
+    """
+    items = [
+        b"MESSAGE=" + record.message.encode("utf-8", "surrogateescape"),
+        b"PRIORITY=%d" % record.priority,
+        b"PERSISTLOG_SEQ=%d" % record.seq,
+        b"PERSISTLOG_BOOT_ID=" + record.boot_id.encode(),
+        b"PERSISTLOG_REGION=" + region,
+        b"PERSISTLOG_REALTIME_USEC=%d" % (record.realtime_ns // 1000),
+        b"PERSISTLOG_MONOTONIC_USEC=%d" % (record.monotonic_ns // 1000),
+        b"PERSISTLOG_PID=%d" % record.pid,
+        b"PERSISTLOG_TID=%d" % record.tid,
+    ]
+    if record.identifier is not None:
+        items.append(b"SYSLOG_IDENTIFIER=" + record.identifier.encode("utf-8", "surrogateescape"))
+    for name, value in record.fields.items():
+        items.append(field_name(name).encode() + b"=" + _value(value))
+    return items
+
+
+def sendv(items):
+    """Send one entry given as ``FIELD=value`` items; raise JournalUnavailable on refusal.
+
+    Success means journald has it queued, not that it is on disk: see ``sync``.
+    """
+    try:
+        journal.sendv(*items)
+    except OSError as e:
+        raise JournalUnavailable(f"journald refused an entry: {e.strerror or e}") from None
+
+
+def send(record, region):
+    """Send ``record`` of ``region`` (bytes, see ``region_field``) as one journal entry."""
+    sendv(entry(record, region))
+
+
+def region_field(region):
+    """A region's name as the bytes of its PERSISTLOG_REGION field."""
+    return os.fsencode(str(region))
+
+
+def sync(timeout=60):
+    """Make everything journald has received durable (``journalctl --sync``).
+
+    journald processes all entries already queued on its socket before it answers, so after
+    this returns the journal holds every entry sent before the call. ``timeout`` in seconds.
+    """
+    try:
+        proc = subprocess.run(["journalctl", "--sync"], capture_output=True, text=True,
+                              timeout=timeout)
+    except FileNotFoundError:
+        raise JournalUnavailable("journalctl not found: cannot sync the journal") from None
+    except subprocess.TimeoutExpired:
+        raise JournalUnavailable(f"journalctl --sync did not finish within {timeout} s") from None
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise JournalUnavailable(f"journalctl --sync failed: {why}")
+
+
+def check_reachable():
+    """Raise JournalUnavailable unless journald's socket exists and journald answers a sync."""
+    if not os.path.exists(SOCKET):
+        raise JournalUnavailable(f"journald is not running ({SOCKET} does not exist)")
+    sync()
+
+
+def _reader(**match):
+    try:
+        reader = journal.Reader()
+    except OSError as e:
+        raise JournalUnavailable(f"cannot open the journal for reading: {e.strerror or e}") from None
+    reader.add_match(**match)
+    return reader
+
+
+def last_seq(boot_id, region, look_back=64):
+    """The highest PERSISTLOG_SEQ the journal holds for ``boot_id`` from ``region``, or None.
+
+    Entries are sent in seq order, so the answer is among the last entries of that boot; the
+    last ``look_back`` are read in case entries from different journal files interleave.
+    Call ``sync`` first, so that entries still queued on the socket are counted.
+    """
+    reader = _reader(PERSISTLOG_BOOT_ID=boot_id, PERSISTLOG_REGION=str(region))
+    reader.seek_tail()
+    best = None
+    for _ in range(look_back):
+        e = reader.get_previous()
+        if not e:
+            break
+        try:
+            seq = int(e["PERSISTLOG_SEQ"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        best = seq if best is None else max(best, seq)
+    return best
+
+
+def summary_sent(boot_id, region):
+    """Whether the journal already holds the drain summary entry for ``boot_id`` of ``region``."""
+    reader = _reader(PERSISTLOG_DRAINED_BOOT_ID=boot_id, PERSISTLOG_REGION=str(region))
+    return bool(reader.get_next())
+
+
+def send_summary(boot_id, records, first_seq, last_seq, lost, torn, region):
+    """Send the one summary entry of a drained boot: counts of records, lost and torn."""
+    message = (f"persistlog: drained boot {boot_id}: {records} records"
+               + (f" (seq {first_seq}-{last_seq})" if records else "")
+               + f", {lost} lost, {torn} torn")
+    sendv([
+        b"MESSAGE=" + message.encode(),
+        b"PRIORITY=%d" % (4 if lost or torn else 6),
+        b"SYSLOG_IDENTIFIER=persistlog",
+        b"MESSAGE_ID=" + SUMMARY_MESSAGE_ID.encode(),
+        b"PERSISTLOG_DRAINED_BOOT_ID=" + boot_id.encode(),
+        b"PERSISTLOG_REGION=" + region_field(region),
+        b"PERSISTLOG_RECORDS=%d" % records,
+        b"PERSISTLOG_LOST=%d" % lost,
+        b"PERSISTLOG_TORN=%d" % torn,
+    ])
