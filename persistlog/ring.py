@@ -9,6 +9,7 @@ Example::
         for rec in ring.records(boot=-1):
             print(rec.seq, rec.message)
 """
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from . import _binding, record as _record
 from .boot import current_boot_id, format_boot_id, parse_boot_id
 from .errors import (BootNotFound, NotARegion, PersistlogError, RegionMissing,
-                     UnsupportedVersion)
+                     RegionUnavailable, UnsupportedVersion)
 from .region import default_region, keep_copy, open_mapping
 
 #: How long a process waits for another one that is registering the same
@@ -453,3 +454,54 @@ def _format(ring, first_seq, report):
     ring._view.format(first_seq, time.time_ns())
     ring.report = report
     ring._attach()
+
+
+def format_region(region=None, *, size=None, force=False):
+    """Format a region: a fresh header, an empty data area, seq from 1.
+
+    Args:
+        region (str | None): region name (default as for ``open()``).
+        size (int | None): bytes for a file region: a new file is created
+            at this size (default 8 MiB); an existing one is resized.
+        force (bool): needed when the region already holds anything (a
+            valid or damaged region, or foreign bytes): formatting
+            destroys its records.
+
+    Returns:
+        str: a one-line report.
+
+    Raises:
+        PersistlogError: the region holds something and *force* is false,
+            or any error ``open()`` raises.
+    """
+    target = region if region is not None else default_region()
+    mapping = open_mapping(target, size=size, create=True, writable=True)
+    try:
+        mapping.lock(exclusive=True)
+        view = _binding.View(mapping.mm, mapping.size)
+        try:
+            outcome, _ = view.check()
+        except PersistlogError:
+            outcome = None
+        if outcome != _binding.MISSING and not force:
+            what = {_binding.VALID: "a valid region", _binding.INVALID: "a damaged region",
+                    _binding.FOREIGN: "foreign bytes", _binding.NEWER: "a newer-format region",
+                    None: "something"}[outcome]
+            view.release()
+            raise PersistlogError(f"{mapping.target.name} holds {what}; "
+                                  "use --force to format it (its records are lost)")
+        if size and mapping.is_file and size != mapping.size:
+            view.release()
+            mapping.close()
+            try:
+                os.truncate(mapping.target.path, size)
+            except OSError as e:
+                raise RegionUnavailable(f"cannot resize {target}: {e.strerror}") from None
+            mapping = open_mapping(target, size=size, create=True, writable=True)
+            mapping.lock(exclusive=True)
+            view = _binding.View(mapping.mm, mapping.size)
+        view.format(1, time.time_ns())
+        view.release()
+        return f"{mapping.target.name}: formatted, {mapping.size} bytes"
+    finally:
+        mapping.close()
