@@ -815,6 +815,7 @@ static int sort_entries(struct plr_entry *e, uint64_t n)
 
 		for (j = i; j > 0 && e[j - 1].seq > x.seq; j--) {
 			if (!budget--) {
+				e[j] = x;	/* fill the hole: a permutation again */
 				qsort(e, n, sizeof(*e), cmp_entry);
 				return 0;
 			}

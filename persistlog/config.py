@@ -53,6 +53,8 @@ _TYPES = {"region": (str,), "state_dir": (str,), "archive_dir": (str,),
           "archive_keep": (int,), "archive_max_bytes": (int,), "sync_every": (int,),
           "forward": (bool,), "forward_rate": (int, float), "forward_poll": (int, float)}
 
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
 
 def load(path=None):
     """Read settings from the TOML file ``path`` over the defaults.
@@ -85,8 +87,8 @@ def load(path=None):
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(_TYPES)})")
         ok = isinstance(value, _TYPES[key]) and not (isinstance(value, bool) and bool not in _TYPES[key])
         if not ok:
-            names = " or ".join(t.__name__ for t in _TYPES[key])
-            raise ConfigError(f"{path}: {key} must be a {names}, not {value!r}")
+            names = " or ".join(_TYPE_NAMES[t] for t in _TYPES[key])
+            raise ConfigError(f"{path}: {key} must be {names}, not {value!r}")
     config = Config(**data)
     check(config, str(path))
     return config

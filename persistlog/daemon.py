@@ -236,7 +236,8 @@ class Drainer:
         every ``sync_every`` records and at the end. ``rate``: records per second at most.
         Returns False if stopped by a signal (the cursor is saved either way)."""
         resume = self.resume_point(boot_id)
-        self.progress.say(f"persistlog: draining boot {boot_id} after seq {resume}")
+        if rate is None:
+            self.progress.say(f"persistlog: draining boot {boot_id} after seq {resume}")
         last = resume
         pending = done = 0
         started = time.monotonic()
@@ -264,7 +265,8 @@ class Drainer:
             self.sent += done
             if pending:
                 self.commit(boot_id, last)
-        self.progress.say(f"persistlog: boot {boot_id}: {done} records sent, up to seq {last}")
+        if rate is None or done:
+            self.progress.say(f"persistlog: boot {boot_id}: {done} records sent, up to seq {last}")
         return not self.stopping
 
     def commit(self, boot_id, seq):

@@ -21,6 +21,9 @@ SOCKET = "/run/systemd/journal/socket"
 # MESSAGE_ID of the one summary entry per drained boot (journalctl MESSAGE_ID=...).
 SUMMARY_MESSAGE_ID = "565d24199742480086ac357f415a7e25"
 
+# SYSLOG_IDENTIFIER of records written without an identifier.
+NO_IDENTIFIER = "persistlog"
+
 _OWN = frozenset(("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER"))
 _MAX_NAME = 64  # journald drops fields with longer names
 
@@ -67,7 +70,7 @@ def _value(v):
 def entry(record, region):
     """The ``FIELD=value`` items (bytes) of the journal entry for ``record`` from ``region``.
 
-    MESSAGE, PRIORITY, SYSLOG_IDENTIFIER; PERSISTLOG_SEQ, PERSISTLOG_BOOT_ID,
+    MESSAGE, PRIORITY, SYSLOG_IDENTIFIER ("persistlog" if the record has none); PERSISTLOG_SEQ, PERSISTLOG_BOOT_ID,
     PERSISTLOG_REGION (seqs are per region: two rings of one boot are told apart), the original
     times PERSISTLOG_REALTIME_USEC / PERSISTLOG_MONOTONIC_USEC (microseconds),
     PERSISTLOG_PID, PERSISTLOG_TID; then the record's own fields (see ``field_name``).
@@ -83,8 +86,9 @@ def entry(record, region):
         b"PERSISTLOG_PID=%d" % record.pid,
         b"PERSISTLOG_TID=%d" % record.tid,
     ]
-    if record.identifier is not None:
-        items.append(b"SYSLOG_IDENTIFIER=" + record.identifier.encode("utf-8", "surrogateescape"))
+    # Without one, libsystemd would fill in the drain daemon's own name ("python3").
+    identifier = record.identifier if record.identifier is not None else NO_IDENTIFIER
+    items.append(b"SYSLOG_IDENTIFIER=" + identifier.encode("utf-8", "surrogateescape"))
     for name, value in record.fields.items():
         items.append(field_name(name).encode() + b"=" + _value(value))
     return items
@@ -95,10 +99,14 @@ def sendv(items):
 
     Success means journald has it queued, not that it is on disk: see ``sync``.
     """
-    try:
-        journal.sendv(*items)
-    except OSError as e:
-        raise JournalUnavailable(f"journald refused an entry: {e.strerror or e}") from None
+    while True:
+        try:
+            journal.sendv(*items)
+            return
+        except InterruptedError:
+            continue  # a signal (SIGTERM) came while blocked: the datagram was not sent
+        except OSError as e:
+            raise JournalUnavailable(f"journald refused an entry: {e.strerror or e}") from None
 
 
 def send(record, region):

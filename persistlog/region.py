@@ -179,8 +179,8 @@ def open_mapping(region, *, size=None, create=True, writable=True):
         if not create or not writable:
             raise RegionMissing(f"no region at {target.name}") from None
         fd = _create_file(target.path)
-    except OSError as e:
-        raise RegionUnavailable(f"cannot open {target.name}: {_why(e)}") from None
+    except (OSError, ValueError) as e:
+        raise RegionUnavailable(f"cannot open {target.name!r}: {_why(e)}") from None
 
     try:
         st = os.fstat(fd)

@@ -73,6 +73,8 @@ class Ring:
     """
 
     def __init__(self, mapping, outcome, report, damaged_copy=None):
+        self._boot_raw = current_boot_id()
+        self.current_boot_id = format_boot_id(self._boot_raw)
         self._map = mapping
         self._view = _binding.View(mapping.mm, mapping.size)
         self.path = mapping.target.name
@@ -80,8 +82,6 @@ class Ring:
         self.report = report
         self.damaged_copy = damaged_copy
         self.writable = mapping.writable
-        self._boot_raw = current_boot_id()
-        self.current_boot_id = format_boot_id(self._boot_raw)
         self._trusted = False
         self._data_size = (mapping.size - _binding.HEADER_SIZE) & ~7
         self._max_record = _binding.MAX_RECORD_CAP
@@ -149,10 +149,9 @@ class Ring:
             RecordTooLarge: nothing was written.
             PersistlogError: the ring is closed or read-only.
         """
-        view = self._view
-        if view.ring is None:
+        if not self.writable or self._view.ring is None:
             raise PersistlogError(f"{self.path}: not open for appending")
-        return view.append(payload)
+        return self._view.append(payload)
 
     # -- reading -----------------------------------------------------------
 
