@@ -311,7 +311,7 @@ static void pl_vm_open(struct vm_area_struct *vma)
 	struct pl_region *r = vma->vm_private_data;
 	unsigned long flags;
 
-	if (r->mem_type != PL_MEM_WB || !(vma->vm_flags & VM_WRITE))
+	if (r->mem_type != PL_MEM_WB || !(vma->vm_flags & VM_MAYWRITE))
 		return;
 	raw_spin_lock_irqsave(&r->dirty_lock, flags);
 	if (!r->live_wmaps++) {
@@ -331,7 +331,7 @@ static void pl_vm_close(struct vm_area_struct *vma)
 	resource_size_t off = pl_vma_off(vma);
 	unsigned long flags;
 
-	if (r->mem_type != PL_MEM_WB || !(vma->vm_flags & VM_WRITE))
+	if (r->mem_type != PL_MEM_WB || !(vma->vm_flags & VM_MAYWRITE))
 		return;
 	/* Lines it dirtied stay dirty after the unmap: keep them listed. */
 	pl_dirty_add(r, off, off + (vma->vm_end - vma->vm_start));
@@ -365,10 +365,12 @@ static int pl_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long pages = vma_pages(vma);
 	int ret;
 
-	/* A private copy-on-write map would silently keep writes in RAM
-	 * that is not the region.
+	/*
+	 * A private copy-on-write map would silently keep writes in RAM
+	 * that is not the region.  VM_MAYSHARE, not VM_SHARED: the kernel
+	 * clears VM_SHARED on shared maps of read-only files.
 	 */
-	if (!(vma->vm_flags & VM_SHARED))
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;

@@ -1,0 +1,25 @@
+"""Fixtures for the QEMU tests: one module build and initramfs per session."""
+
+import pytest
+
+import qemu_harness
+
+
+def pytest_configure(config):
+    # Also declared in pyproject.toml; repeated so this directory works alone.
+    config.addinivalue_line("markers", "qemu: boots a real kernel in QEMU (run with -m qemu)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/qemu/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.qemu)
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    """persistlog.ko built against the Debian kernel the guest boots, and its initramfs."""
+    try:
+        return qemu_harness.make_kit(tmp_path_factory.mktemp("kit"))
+    except qemu_harness.KitError as e:
+        pytest.fail(f"QEMU test prerequisites missing: {e}", pytrace=False)
