@@ -60,4 +60,8 @@ def c_writer(tmp_path_factory):
 def writer_message(w, i):
     """The message tests/c/writer.c writes as record *i* of writer *w*."""
     fill = (w * 2654435761 + i * 40503) % (1 << 32) % 200
-    return f"w={w} i={i} " + "".join(chr(ord("a") + (w + i + k) % 26) for k in range(fill))
+    start = (w + i) % 26
+    return f"w={w} i={i} " + _ALPHABET[start:start + fill]
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz" * 9
