@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import _binding, record as _record
 from .boot import current_boot_id, format_boot_id, parse_boot_id
 from .errors import (BootNotFound, NotARegion, PersistlogError, RegionMissing,
-                     RegionUnavailable, UnsupportedVersion)
+                     RegionTooSmall, RegionUnavailable, UnsupportedVersion)
 from .region import default_region, keep_copy, open_mapping
 
 #: How long a process waits for another one that is registering the same
@@ -387,6 +387,7 @@ def open(region=None, *, size=None, create=True, readonly=False, force=False):  
         UnsupportedVersion: written by a newer persistlog.
         InvalidBootId: ``$PERSISTLOG_BOOT_ID`` is not a UUID.
     """
+    _check_size(size)
     mapping = open_mapping(region if region is not None else default_region(),
                            size=size, create=create and not readonly, writable=not readonly)
     try:
@@ -449,6 +450,12 @@ def _open_locked(mapping, create, force):
         raise
 
 
+def _check_size(size):
+    if size is not None and size < _binding.MIN_REGION_SIZE:
+        raise RegionTooSmall(f"a region of {size} bytes is smaller than the minimum, "
+                             f"{_binding.MIN_REGION_SIZE} bytes")
+
+
 def _format(ring, first_seq, report):
     ring._view.format(first_seq, time.time_ns())
     ring.report = report
@@ -473,6 +480,7 @@ def format_region(region=None, *, size=None, force=False):
         PersistlogError: the region holds something and *force* is false,
             or any error ``open()`` raises.
     """
+    _check_size(size)
     target = region if region is not None else default_region()
     mapping = open_mapping(target, size=size, create=True, writable=True)
     try:
@@ -499,8 +507,10 @@ def format_region(region=None, *, size=None, force=False):
             mapping = open_mapping(target, size=size, create=True, writable=True)
             mapping.lock(exclusive=True)
             view = _binding.View(mapping.mm, mapping.size)
-        view.format(1, time.time_ns())
-        view.release()
+        try:
+            view.format(1, time.time_ns())
+        finally:
+            view.release()
         return f"{mapping.target.name}: formatted, {mapping.size} bytes"
     finally:
         mapping.close()
