@@ -30,10 +30,13 @@ JOURNALD = next(
 )
 
 # Volatile storage, and no rate limit: a bulk test would otherwise lose records past
-# 10,000 per 30 s. Nothing forwarded, no kernel log or audit read.
+# 10,000 per 30 s. Big journal files: the default (8 MiB here) rotates every ~20,000 entries,
+# and reading many files back is slow. Nothing forwarded, no kernel log or audit read.
 _CONF = """\
 [Journal]
 Storage=volatile
+RuntimeMaxUse=2G
+RuntimeMaxFileSize=512M
 RateLimitIntervalSec=0
 RateLimitBurst=0
 ReadKMsg=no
