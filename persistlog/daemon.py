@@ -266,7 +266,9 @@ class Drainer:
             if pending:
                 self.commit(boot_id, last)
         if rate is None or done:
-            self.progress.say(f"persistlog: boot {boot_id}: {done} records sent, up to seq {last}")
+            elapsed = time.monotonic() - started
+            self.progress.say(f"persistlog: boot {boot_id}: {done} records sent, up to seq {last}"
+                              + (f", {done / elapsed:.0f} records/s" if done and elapsed else ""))
         return not self.stopping
 
     def commit(self, boot_id, seq):
