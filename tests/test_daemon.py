@@ -381,3 +381,15 @@ def test_missing_region_is_exit_4(setup):
     proc = setup.run(BOOT_B)
     assert proc.returncode == 4, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_drains_as_root_without_capabilities_like_the_unit(setup):
+    # persistlog.service runs as root with an empty capability bounding set: journald's
+    # Synchronize call must still answer, and the ring and state must still be usable.
+    setup.write_boot(BOOT_A, 500)
+    proc = setup.journald.run(
+        ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs",
+         *setup.argv()], env=setup.env(BOOT_B), check=False, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert_exactly_once(setup.drained(BOOT_A), range(1, 501), BOOT_A)
+    assert setup.cursor()[BOOT_A]["drained"]
