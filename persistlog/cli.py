@@ -209,6 +209,10 @@ def cmd_dump(args):
         return lo <= rec.priority <= hi and (since is None or rec.realtime_ns >= since)
 
     printer = Printer(args.output)
+    if isinstance(boot, str):
+        archived = _archived_records(args, boot)
+        if archived is not None:
+            return _print_selection(printer, [r for r in archived if wanted(r)], args.lines)
     with open_ring(args.region, readonly=True) as ring:
         recs = [r for r in ring.records(boot=boot) if wanted(r)]
         n = args.lines if args.lines is not None else (10 if args.follow else None)
@@ -231,27 +235,76 @@ def cmd_dump(args):
     return EXIT_OK
 
 
+def _archive_dir(args):
+    if args.archive_dir:
+        return args.archive_dir
+    from . import config
+    return config.load().archive_dir
+
+
+def _archived_records(args, boot_id):
+    """The records of *boot_id* from its archive, if the ring has none of them.
+
+    The daemon archives each drained boot (docs/DAEMON.md), so a boot stays
+    readable after the ring has wrapped over it.  Returns None when the ring
+    still holds the boot or no archive exists.
+    """
+    from . import archive
+    from .boot import format_boot_id, parse_boot_id
+
+    boot_id = format_boot_id(parse_boot_id(boot_id))
+    try:
+        with open_ring(args.region, readonly=True) as ring:
+            if any(b.boot_id == boot_id and b.records for b in ring.boots()):
+                return None
+    except (RegionUnavailable, NotARegion, UnsupportedVersion, RegionTooSmall):
+        pass
+    path = archive.find(_archive_dir(args), boot_id)
+    return None if path is None else list(archive.open_archive(path))
+
+
+def _print_selection(printer, recs, lines):
+    if lines is not None:
+        recs = recs[-lines:] if lines else []
+    for rec in recs:
+        printer(rec)
+    printer.flush()
+    return EXIT_OK
+
+
 def _fmt_time(ns):
     return _stamp(ns, True) if ns else "-"
 
 
 def cmd_list_boots(args):
+    from . import archive
+
     with open_ring(args.region, readonly=True) as ring:
-        boots = ring.boots()
+        rows = [dict(offset=b.offset, boot_id=b.boot_id, first_seq=b.first_seq,
+                     last_seq=b.last_seq, records=b.records,
+                     first_realtime_ns=b.first_realtime_ns,
+                     last_realtime_ns=b.last_realtime_ns, where="ring")
+                for b in ring.boots()]
+    in_ring = {r["boot_id"] for r in rows if r["records"]}
+    archived = [dict(offset=None, boot_id=a.boot_id, first_seq=a.first_seq,
+                     last_seq=a.last_seq, records=a.records,
+                     first_realtime_ns=a.first_realtime_ns,
+                     last_realtime_ns=a.last_realtime_ns, where="archive")
+                for a in archive.list_archives(_archive_dir(args)) if a.boot_id not in in_ring]
+    rows = [r for r in rows if r["records"] or r["boot_id"] not in
+            {a["boot_id"] for a in archived}]
+    rows = archived + rows
     if args.output == "json":
-        for b in boots:
-            print(json.dumps({"offset": b.offset, "boot_id": b.boot_id,
-                              "first_seq": b.first_seq, "last_seq": b.last_seq,
-                              "records": b.records,
-                              "first_realtime_ns": b.first_realtime_ns,
-                              "last_realtime_ns": b.last_realtime_ns}))
+        for r in rows:
+            print(json.dumps(r))
         return EXIT_OK
     print(f"{'IDX':>4} {'BOOT ID':36} {'FIRST SEQ':>10} {'LAST SEQ':>10} {'RECORDS':>8} "
-          f"{'FIRST ENTRY':25} LAST ENTRY")
-    for b in boots:
-        print(f"{b.offset:>4} {b.boot_id:36} {b.first_seq:>10} {b.last_seq:>10} "
-              f"{b.records:>8} {_fmt_time(b.first_realtime_ns):25} "
-              f"{_fmt_time(b.last_realtime_ns)}")
+          f"{'FIRST ENTRY':25} {'LAST ENTRY':25} WHERE")
+    for r in rows:
+        idx = "-" if r["offset"] is None else r["offset"]
+        print(f"{idx:>4} {r['boot_id']:36} {r['first_seq']:>10} {r['last_seq']:>10} "
+              f"{r['records']:>8} {_fmt_time(r['first_realtime_ns']):25} "
+              f"{_fmt_time(r['last_realtime_ns']):25} {r['where']}")
     return EXIT_OK
 
 
@@ -337,10 +390,14 @@ def build_parser():
     d.add_argument("-p", "--priority", help="priority or range FROM..TO (err = 0..3)")
     d.add_argument("--since", metavar="TIME", help="records at or after TIME")
     d.add_argument("-f", "--follow", action="store_true", help="then print new records")
+    d.add_argument("--archive-dir", metavar="DIR",
+                   help="where the daemon archives drained boots (default from "
+                        "/etc/persistlog.conf, else /var/lib/persistlog/boots)")
     d.set_defaults(func=cmd_dump)
 
     lb = sub.add_parser("list-boots", parents=[region], help="list the boots in the region")
     lb.add_argument("-o", "--output", default="short", choices=["short", "json"])
+    lb.add_argument("--archive-dir", metavar="DIR", help="where drained boots are archived")
     lb.set_defaults(func=cmd_list_boots)
 
     s = sub.add_parser("stat", parents=[region], help="figures about the region")
@@ -400,3 +457,7 @@ def main(argv=None):
         return _error(f"{e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}",
                       EXIT_FAIL)
 
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,13 +55,3 @@ def c_writer(tmp_path_factory):
                     str(ROOT / "tests/c/writer.c"), str(ROOT / "persistlog/_ring.c"),
                     "-o", str(out), "-lpthread"], check=True)
     return str(out)
-
-
-def writer_message(w, i):
-    """The message tests/c/writer.c writes as record *i* of writer *w*."""
-    fill = (w * 2654435761 + i * 40503) % (1 << 32) % 200
-    start = (w + i) % 26
-    return f"w={w} i={i} " + _ALPHABET[start:start + fill]
-
-
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz" * 9

@@ -85,11 +85,13 @@ def test_list_boots_and_stat(cli, region):
     cli("append", "a", region=region, boot_id=BOOT_A)
     cli("append", "b1", region=region, boot_id=BOOT_B)
     cli("append", "b2", region=region, boot_id=BOOT_B)
-    r = cli("list-boots", "-o", "json", region=region, boot_id=BOOT_B)
+    r = cli("list-boots", "-o", "json", "--archive-dir", os.path.dirname(region) + "/none",
+            region=region, boot_id=BOOT_B)
     boots = [json.loads(x) for x in r.stdout.splitlines()]
-    assert [(b["offset"], b["boot_id"], b["records"]) for b in boots] == [
-        (-1, BOOT_A, 1), (0, BOOT_B, 2)]
-    text = cli("list-boots", region=region, boot_id=BOOT_B).stdout
+    assert [(b["offset"], b["boot_id"], b["records"], b["where"]) for b in boots] == [
+        (-1, BOOT_A, 1, "ring"), (0, BOOT_B, 2, "ring")]
+    text = cli("list-boots", "--archive-dir", "/nonexistent", region=region,
+               boot_id=BOOT_B).stdout
     assert BOOT_A in text and text.splitlines()[0].split()[0] == "IDX"
     st = json.loads(cli("stat", "-o", "json", region=region, boot_id=BOOT_B).stdout)
     assert (st["records"], st["first_seq"], st["last_seq"], st["boots"]) == (3, 1, 3, 2)

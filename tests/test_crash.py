@@ -18,7 +18,7 @@ import time
 import uuid
 
 import persistlog
-from conftest import writer_message
+from writers import writer_message
 
 ROUNDS, WRITERS = 60, 4  # 240 kills
 ACK_SLOTS = 1 << 21
