@@ -203,3 +203,26 @@ def test_default_region_for_a_user(monkeypatch, tmp_path):
     assert default_region() == "/var/lib/persistlog/ring"
     monkeypatch.setenv("PERSISTLOG_REGION", "/x")
     assert default_region() == "/x"
+
+
+def test_device_backend_sizes_by_seek_or_by_argument(boot_env):
+    # /dev/zero is a character device whose size lseek cannot tell: the
+    # device path then needs a size, maps it shared, finds it all zero
+    # ("missing": never formatted) and formats it.
+    with pytest.raises(persistlog.RegionUnavailable, match="cannot tell the size"):
+        persistlog.open("/dev/zero")
+    with persistlog.open("/dev/zero", size=1 << 20) as ring:
+        assert ring.outcome == "missing"
+        assert ring.append("on a device") == 1
+        assert [r.message for r in ring.records()] == ["on a device"]
+
+
+def test_dev_mem_names_are_parsed():
+    from persistlog.region import parse_target
+    t = parse_target("/dev/mem:0x30000000:1M")
+    assert (t.path, t.offset, t.size) == ("/dev/mem", 0x30000000, 1 << 20)
+    assert t.name == "/dev/mem:0x30000000:1048576"
+    for bad in ("/dev/mem:0x30000000", "/dev/mem:zz:1M", "/dev/mem:0x30000001:1M",
+                "/dev/mem:0x30000000:lots"):
+        with pytest.raises(persistlog.RegionUnavailable):
+            parse_target(bad)
