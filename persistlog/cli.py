@@ -132,6 +132,7 @@ class Printer:
 # -------------------------------------------------------------- commands
 
 def cmd_append(args):
+    """``append``: one record from the words of MESSAGE; returns the exit code."""
     prio = parse_priority(args.priority)
     with open_ring(args.region) as ring:
         seq = ring.append(" ".join(args.message), priority=prio, identifier=args.identifier)
@@ -148,6 +149,7 @@ def _chunks(line, limit):
 
 
 def cmd_cat(args):
+    """``cat``: a record per line of stdin or of COMMAND's output; returns the exit code."""
     prio = parse_priority(args.priority)
     err_prio = parse_priority(args.stderr_priority) if args.stderr_priority else prio
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -199,6 +201,7 @@ def _selection(args):
 
 
 def cmd_dump(args):
+    """``dump``: print the selected records, then follow with ``-f``; returns the exit code."""
     lo, hi = parse_priority_range(args.priority) if args.priority else (0, 7)
     since = parse_time(args.since) if args.since else None
     if args.lines is not None and args.lines < 0:
@@ -277,6 +280,7 @@ def _fmt_time(ns):
 
 
 def cmd_list_boots(args):
+    """``list-boots``: the boots in the region and in the archive; returns the exit code."""
     from . import archive
 
     with open_ring(args.region, readonly=True) as ring:
@@ -309,6 +313,7 @@ def cmd_list_boots(args):
 
 
 def cmd_stat(args):
+    """``stat``: the figures of ``Ring.stats()``; returns the exit code."""
     boot = _parse_boot_offset(args.boot) if args.boot is not None else None
     with open_ring(args.region, readonly=True) as ring:
         st = ring.stats(boot=boot)
@@ -322,6 +327,7 @@ def cmd_stat(args):
 
 
 def cmd_format(args):
+    """``format``: a fresh region; returns the exit code."""
     size = None
     if args.size:
         try:
@@ -333,6 +339,7 @@ def cmd_format(args):
 
 
 def cmd_daemon(args):
+    """``daemon``: hand over to ``persistlog.daemon.main``; returns its exit code."""
     from . import daemon
 
     extra = ["--region", args.region] if args.region else []

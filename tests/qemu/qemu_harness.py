@@ -123,7 +123,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in $(cat /modules.order); do insmod /lib/modules/$m || echo "init: insmod $m failed"; done
 mkdir -p /host /state
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /host || echo "init: no hostroot"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /host || echo "init: no hostroot"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 state /state || echo "init: no state"
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
