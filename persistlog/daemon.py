@@ -70,6 +70,10 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_REGION, EXIT_JOURNAL, EXIT_ST
 CURSOR_FILE = "drain-cursor.json"
 
 
+class _Stop(Exception):
+    """Raised by the SIGTERM handler to end ``Drainer.forward`` while it waits for records."""
+
+
 class StateError(PersistlogError):
     """The drain cursor cannot be read or written."""
 
@@ -202,11 +206,14 @@ class Drainer:
         self.notify = notifier or Notifier()
         self.progress = progress or Progress(quiet=True)
         self.stopping = False
+        self._interruptible = False  # True only while waiting for the ring in forward()
         self.sent = 0  # records sent by this process, all boots
 
     def stop(self, *_):
         """Signal handler: finish the record in hand, sync, save the cursor, return."""
         self.stopping = True
+        if self._interruptible:
+            raise _Stop
 
     def resume_point(self, boot_id):
         """The seq after which ``boot_id`` resumes: the larger of the cursor's and the
@@ -221,28 +228,40 @@ class Drainer:
                 if b.boot_id != current and not self.cursor.drained(b.boot_id)]
 
     def drain(self):
-        """Drain every pending boot; returns the number of boots drained (False if stopped)."""
+        """Drain every pending boot; returns how many were drained completely (stops early
+        if ``stopping``)."""
         journal.check_reachable()
         drained = 0
         for boot in self.pending_boots():
             if not self.send_boot(boot.boot_id, boot.records):
-                return False
+                break
             self.finish_boot(boot.boot_id)
             drained += 1
         return drained
 
-    def send_boot(self, boot_id, total=None, rate=None):
-        """Send ``boot_id``'s records after its resume point, syncing and advancing the cursor
-        every ``sync_every`` records and at the end. ``rate``: records per second at most.
-        Returns False if stopped by a signal (the cursor is saved either way)."""
+    def send_boot(self, boot_id, total=None):
+        """Send an earlier boot's records after its resume point. Returns False if stopped by
+        a signal (what was sent is synced and in the cursor either way)."""
         resume = self.resume_point(boot_id)
-        if rate is None:
-            self.progress.say(f"persistlog: draining boot {boot_id} after seq {resume}")
-        last = resume
+        self.progress.say(f"persistlog: draining boot {boot_id} after seq {resume}")
+        started = time.monotonic()
+        done, last = self._send(boot_id, self.ring.records(boot=boot_id, since_seq=resume),
+                                resume, total=total)
+        elapsed = time.monotonic() - started
+        self.progress.say(f"persistlog: boot {boot_id}: {done} records sent, up to seq {last}"
+                          + (f", {done / elapsed:.0f} records/s" if done and elapsed else ""))
+        return not self.stopping
+
+    def _send(self, boot_id, records, after, total=None, rate=None):
+        """Send ``records`` of ``boot_id`` with a seq above ``after`` in order, at most ``rate``
+        per second; sync and advance the cursor every ``sync_every`` records and at the end,
+        also when stopped or failing. Returns (records sent, last seq sent or ``after``)."""
+        last = after
         pending = done = 0
         started = time.monotonic()
         try:
-            for rec in self.ring.records(boot=boot_id, since_seq=resume):
+            for rec in records:
+                self._interruptible = False
                 if self.stopping:
                     break
                 if rec.seq <= last:
@@ -260,16 +279,16 @@ class Drainer:
                     pending = 0
                 if done % 256 == 0:
                     self.progress.update(boot_id, done, total)
-                    self.notify.status(f"Draining boot {boot_id}: {done} records sent")
+                    self.notify.status(f"Sending boot {boot_id}: {done} records sent")
+                self._interruptible = rate is not None
+        except _Stop:
+            pass
         finally:
+            self._interruptible = False
             self.sent += done
             if pending:
                 self.commit(boot_id, last)
-        if rate is None or done:
-            elapsed = time.monotonic() - started
-            self.progress.say(f"persistlog: boot {boot_id}: {done} records sent, up to seq {last}"
-                              + (f", {done / elapsed:.0f} records/s" if done and elapsed else ""))
-        return not self.stopping
+        return done, last
 
     def commit(self, boot_id, seq):
         """Make what was sent durable in the journal, then advance the cursor to ``seq``."""
@@ -292,12 +311,27 @@ class Drainer:
             self.progress.say(f"persistlog: removed old archive {p}")
 
     def forward(self):
-        """Send the current boot's records as they are written, until stopped."""
+        """Send the current boot's records as they are written, until stopped.
+
+        ``Ring.follow`` yields them in seq order and waits a moment for a seq that a writer
+        has reserved but not yet committed, so a record is not passed over for good (the
+        cursor could then never go back for it). While it waits, SIGTERM ends it with _Stop
+        (raised only there, never mid-send), and SIGALRM keeps the watchdog fed.
+        """
         current = self.ring.current_boot_id
-        while not self.stopping:
-            self.send_boot(current, rate=self.cfg.forward_rate)
-            self.notify.status(f"Forwarding boot {current}: {self.sent} records sent")
-            self._idle(self.cfg.forward_poll)
+        after = self.resume_point(current)
+        self.progress.say(f"persistlog: forwarding boot {current} after seq {after}")
+        if self.notify.watchdog_s:
+            signal.signal(signal.SIGALRM, lambda *_: self.notify.tick())
+            signal.setitimer(signal.ITIMER_REAL, self.notify.watchdog_s, self.notify.watchdog_s)
+        self.notify.status(f"Forwarding boot {current}", force=True)
+        self._interruptible = True
+        try:
+            self._send(current, self.ring.follow(boot=current, since_seq=after,
+                                                 interval=self.cfg.forward_poll),
+                       after, rate=self.cfg.forward_rate)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
     def idle(self):
         """Wait for SIGTERM, pinging the watchdog."""
@@ -346,7 +380,7 @@ def run(args):
         signal.signal(signal.SIGINT, drainer.stop)
         notifier.status("Draining earlier boots", force=True)
         drained = drainer.drain()
-        if drained is False:
+        if drainer.stopping:
             notifier.send("STOPPING=1")
             return EXIT_OK
         summary = f"Drained {drained} boot(s), {drainer.sent} records"
