@@ -23,6 +23,9 @@ INVALID_REASONS = {
 }
 
 
+_plr_append = lib.plr_append  # the append path skips the attribute lookup on lib
+
+
 def _raise(rc, what):
     if rc == lib.PLR_ETOOBIG:
         raise RecordTooLarge(f"{what}: record larger than the region's maximum")
@@ -80,7 +83,7 @@ class View:
 
     def append(self, payload):
         """Append one record; returns its seq.  RecordTooLarge if too long."""
-        seq = lib.plr_append(self.ring, payload, len(payload))
+        seq = _plr_append(self.ring, payload, len(payload))
         if seq < 0:
             _raise(seq, f"append of {len(payload)} bytes")
         return seq

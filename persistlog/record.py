@@ -19,6 +19,9 @@ PRIORITY_NAMES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", 
 DEFAULT_PRIORITY = 6
 MESSAGE, PRIORITY, IDENTIFIER = "MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER"
 _RESERVED = frozenset((MESSAGE, PRIORITY, IDENTIFIER))
+_RESERVED_OR_EMPTY = _RESERVED | {""}
+_PACKER_BUF = 4096  # grows on demand; a Packer keeps what it grew to
+_idle_packers = []  # Packers not in use by any thread (encode_named)
 
 
 @dataclass(frozen=True)
@@ -82,18 +85,41 @@ def encode(message, priority=DEFAULT_PRIORITY, identifier=None, fields=None):
     Raises:
         InvalidRecord: for a bad priority, field name or value.
     """
-    d = {MESSAGE: message, PRIORITY: check_priority(priority)}
-    if identifier is not None:
-        d[IDENTIFIER] = identifier
+    check_priority(priority)
     if fields:
         for name in fields:
-            if not isinstance(name, str) or not name or name in _RESERVED:
+            if not isinstance(name, str):
                 raise InvalidRecord(f"bad field name {name!r}")
+    return encode_named(message, priority, identifier, fields)
+
+
+def encode_named(message, priority, identifier, fields):
+    """``encode()`` for *fields* whose names are known to be strings (keyword
+    arguments): the append path, which skips a loop over the names."""
+    if priority.__class__ is not int or not 0 <= priority <= 7:
+        priority = check_priority(priority)
+    if identifier is None:
+        d = {MESSAGE: message, PRIORITY: priority}
+    else:
+        d = {MESSAGE: message, PRIORITY: priority, IDENTIFIER: identifier}
+    if fields:
+        if not _RESERVED_OR_EMPTY.isdisjoint(fields):
+            name = next(n for n in fields if n in _RESERVED_OR_EMPTY)
+            raise InvalidRecord(f"bad field name {name!r}")
         d.update(fields)
+    # msgpack.packb() allocates a fresh 256 KiB buffer per call (an mmap and
+    # munmap); an idle Packer is borrowed instead.  list.pop/append are
+    # atomic, so each Packer has one user at a time, whatever the threads.
     try:
-        return msgpack.packb(d, use_bin_type=True)
+        packer = _idle_packers.pop()
+    except IndexError:
+        packer = msgpack.Packer(use_bin_type=True, buf_size=_PACKER_BUF)
+    try:
+        return packer.pack(d)
     except (TypeError, ValueError, OverflowError) as e:
         raise InvalidRecord(f"cannot encode record: {e}") from None
+    finally:
+        _idle_packers.append(packer)
 
 
 def decode(payload):

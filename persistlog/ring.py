@@ -85,6 +85,7 @@ class Ring:
         self._trusted = False
         self._data_size = (mapping.size - _binding.HEADER_SIZE) & ~7
         self._max_record = _binding.MAX_RECORD_CAP
+        self._appender = None  # the view's append while open for appending
 
     # -- opening -----------------------------------------------------------
 
@@ -93,10 +94,12 @@ class Ring:
         self._trusted = not (self._view.header_flags() & _binding.FLAG_REBUILT)
         if self.writable:
             self._view.register_boot(time.time_ns(), BOOT_SPIN_NS)
+            self._appender = self._view.append
 
     def close(self):
         """Unmap the region.  Records already appended stay in it."""
         if self._map is not None:
+            self._appender = None
             self._view.release()
             self._map.close()
             self._map = None
@@ -132,7 +135,10 @@ class Ring:
             InvalidRecord: a bad priority, field name or value.
             PersistlogError: the ring is closed or read-only.
         """
-        return self.append_bytes(_record.encode(message, priority, identifier, fields))
+        payload = _record.encode_named(message, priority, identifier, fields)
+        if self._appender is None:
+            raise PersistlogError(f"{self.path}: not open for appending")
+        return self._appender(payload)
 
     def append_bytes(self, payload):
         """Append one record whose payload is already encoded.
@@ -149,9 +155,9 @@ class Ring:
             RecordTooLarge: nothing was written.
             PersistlogError: the ring is closed or read-only.
         """
-        if not self.writable or self._view.ring is None:
+        if self._appender is None:
             raise PersistlogError(f"{self.path}: not open for appending")
-        return self._view.append(payload)
+        return self._appender(payload)
 
     # -- reading -----------------------------------------------------------
 
