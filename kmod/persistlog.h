@@ -75,6 +75,6 @@ struct pl_region *pl_region_create(phys_addr_t base, resource_size_t size,
 				   enum pl_mem_type type, enum pl_source src,
 				   struct device *parent);
 void pl_region_destroy(struct pl_region *r);
-void pl_region_flush(struct pl_region *r, bool atomic_ctx);
+resource_size_t pl_region_flush(struct pl_region *r, bool atomic_ctx);
 
 #endif /* PERSISTLOG_H */

@@ -80,13 +80,28 @@ static void pl_unpublish_destroy(struct pl_region *r)
 	pl_region_destroy(r);
 }
 
+/*
+ * One line per region with dirty lines, so a console log shows that the
+ * write-back happened; at panic time it goes out with the panic's level.
+ */
 static void pl_flush_all(bool atomic_ctx)
 {
+	const char *why = atomic_ctx ? "panic" : "reboot";
 	struct pl_region *r;
+	resource_size_t n;
 
 	rcu_read_lock();
-	list_for_each_entry_rcu(r, &pl_regions, node)
-		pl_region_flush(r, atomic_ctx);
+	list_for_each_entry_rcu(r, &pl_regions, node) {
+		n = pl_region_flush(r, atomic_ctx);
+		if (!n)
+			continue;
+		if (atomic_ctx)
+			pr_emerg("%s: %s: wrote back %llu bytes of cache lines\n",
+				 r->name, why, (u64)n);
+		else
+			pr_notice("%s: %s: wrote back %llu bytes of cache lines\n",
+				  r->name, why, (u64)n);
+	}
 	rcu_read_unlock();
 }
 

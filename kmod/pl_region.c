@@ -90,22 +90,23 @@ static void pl_wb_range(struct pl_region *r, resource_size_t lo,
 }
 
 /*
- * Write dirty lines of the region back to memory.  In atomic context
- * (the panic notifier) other CPUs may have been stopped while holding
- * dirty_lock, so there we only try the lock and flush the whole region
- * if it is taken.
+ * Write dirty lines of the region back to memory; returns how many bytes
+ * were written back (0 for types without dirty lines).  In atomic
+ * context (the panic notifier) other CPUs may have been stopped while
+ * holding dirty_lock, so there we only try the lock and write back the
+ * whole region if it is taken.
  *
  * For write-combine and uncached there are no dirty lines; the barrier
  * drains this CPU's write-combining buffers.
  */
-void pl_region_flush(struct pl_region *r, bool atomic_ctx)
+resource_size_t pl_region_flush(struct pl_region *r, bool atomic_ctx)
 {
-	resource_size_t lo = 0, hi = 0, mlo = 0, mhi = 0;
+	resource_size_t lo, hi, mlo = 0, mhi = 0;
 	unsigned long flags;
 
 	if (r->mem_type != PL_MEM_WB) {
 		wmb();
-		return;
+		return 0;
 	}
 
 	if (atomic_ctx) {
@@ -114,7 +115,7 @@ void pl_region_flush(struct pl_region *r, bool atomic_ctx)
 			pl_wb_range(r, 0, r->size);
 			local_irq_restore(flags);
 			wmb();
-			return;
+			return r->size;
 		}
 	} else {
 		raw_spin_lock_irqsave(&r->dirty_lock, flags);
@@ -129,13 +130,14 @@ void pl_region_flush(struct pl_region *r, bool atomic_ctx)
 	raw_spin_unlock_irqrestore(&r->dirty_lock, flags);
 
 	/*
-	 * Flushing outside the lock is safe: a write that lands after we
-	 * took the range re-adds itself, and a line flushed twice costs
-	 * only time.
+	 * Writing back outside the lock is safe: a write that lands after
+	 * we took the range re-adds itself, and a line written back twice
+	 * costs only time.
 	 */
 	pl_wb_range(r, lo, hi);
 	pl_wb_range(r, mlo, mhi);
 	wmb();
+	return (hi - lo) + (mhi - mlo);
 }
 
 /* ---- region lifetime ---- */

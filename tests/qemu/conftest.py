@@ -10,12 +10,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "qemu: boots a real kernel in QEMU (run with -m qemu)")
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/qemu/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.qemu)
-
-
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory):
     """persistlog.ko built against the Debian kernel the guest boots, and its initramfs."""

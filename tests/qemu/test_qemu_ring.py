@@ -12,6 +12,9 @@ in order, and that nothing else (no torn record) is shown.
 """
 
 import json
+import os
+import shutil
+import sys
 from collections import defaultdict
 
 import pytest
@@ -72,6 +75,10 @@ esac
 
 @pytest.fixture(scope="module")
 def ring_run(kit, tmp_path_factory):
+    bindir = os.path.dirname(sys.executable)
+    if not shutil.which("persistlog", path=bindir):
+        pytest.fail(f"no persistlog command in {bindir}: pip install the project into "
+                    f"{sys.executable} first (the guest runs this Python and its CLI)")
     run = run_machine(kit, tmp_path_factory.mktemp("ring-crash"), boot_script(), max_boots=4,
                       timeout_s=420)
     assert run.returncode == 0, f"QEMU exit {run.returncode}:\n{run.tail()}"
