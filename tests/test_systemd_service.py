@@ -38,11 +38,14 @@ class Container:
     """A booted systemd container; ``sh(cmd)`` runs a shell command inside it."""
 
     def __init__(self, tmp_path):
-        binds = {str(Path(sys.prefix).resolve()), PKG_PARENT}
+        # This Python (a venv's, its base installation's, where its binary really lives) and
+        # this checkout; /usr comes with --volatile=yes anyway.
+        self.binds = sorted({str(Path(p).resolve()) for p in (
+            sys.prefix, sys.base_prefix, PKG_PARENT, Path(sys.executable).resolve().parent)})
         self.name = f"persistlog-test-{os.getpid()}"
         argv = ["systemd-nspawn", "-D", "/", "--volatile=yes", "--register=no", "--keep-unit",
                 f"--machine={self.name}", "--console=passive",
-                *[f"--bind-ro={b}" for b in sorted(binds) if not b.startswith("/usr")],
+                *[f"--bind-ro={b}" for b in self.binds if not b.startswith("/usr/")],
                 "-b", "systemd.firstboot=off"]
         self.log = open(tmp_path / "nspawn.log", "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
@@ -63,8 +66,10 @@ class Container:
             time.sleep(0.3)
 
     def sh(self, cmd, check=True, input=None):
-        return subprocess.run(["nsenter", "-t", str(self.pid), "-a", "sh", "-c", cmd],
-                              input=input, capture_output=True, text=True, check=check)
+        proc = subprocess.run(["nsenter", "-t", str(self.pid), "-a", "sh", "-c", cmd],
+                              input=input, capture_output=True, text=True)
+        assert not check or proc.returncode == 0, f"{cmd!r} in the container: {proc.stderr}"
+        return proc
 
     def close(self):
         self.proc.terminate()
@@ -100,12 +105,15 @@ def test_unit_drains_under_systemd_reports_ready_survives_watchdog_and_stops_cle
         "[Service]\nExecStart=\n"
         f"ExecStart={sys.executable} -m persistlog.daemon\n"
         f"Environment=PYTHONPATH={PKG_PARENT}\n"
-        "ProtectHome=read-only\nWatchdogSec=2s\n"))
+        "ProtectHome=read-only\nWatchdogSec=2s\n"
+        # PrivateTmp=yes would hide a checkout or venv under /tmp
+        + "".join(f"BindReadOnlyPaths={b}\n" for b in c.binds)))
     c.sh(f"PERSISTLOG_BOOT_ID={PREV_BOOT} PYTHONPATH={PKG_PARENT} {sys.executable} -c '"
          "import persistlog\n"
          "with persistlog.open(\"/var/lib/persistlog/ring\") as r:\n"
          "    [r.append(f\"record {i}\", identifier=\"svc-test\", n=i) for i in range(20000)]'")
-    c.sh("systemctl daemon-reload && systemctl start persistlog.service")
+    started = c.sh("systemctl daemon-reload && systemctl start persistlog.service", check=False)
+    assert started.returncode == 0, c.sh("journalctl -u persistlog.service -n 20 -o cat").stdout
 
     # Type=notify: start returns after READY=1, i.e. after the drain.
     assert prop(c, "ActiveState") == "active" and prop(c, "SubState") == "running"
