@@ -62,7 +62,7 @@ exec sleep infinity
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
+def die_with_parent():
     """preexec_fn: have the kernel send SIGTERM to the child when the test process dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
@@ -94,7 +94,7 @@ class Journald:
         self.proc = subprocess.Popen(
             self.command([JOURNALD], cwd="/"), stdin=subprocess.DEVNULL,
             stdout=open(self.path / "journald.log", "ab"), stderr=subprocess.STDOUT,
-            env=env, preexec_fn=_die_with_parent,
+            env=env, preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while self.run(["journalctl", "--sync"], check=False, capture_output=True).returncode != 0:
@@ -116,7 +116,7 @@ class Journald:
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--",
              "sh", "-c", _SETUP, "journald-namespace", str(self.path)],
-            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while not ready.exists():

@@ -393,3 +393,14 @@ def test_drains_as_root_without_capabilities_like_the_unit(setup):
     assert proc.returncode == 0, proc.stderr
     assert_exactly_once(setup.drained(BOOT_A), range(1, 501), BOOT_A)
     assert setup.cursor()[BOOT_A]["drained"]
+
+
+def test_persistlog_daemon_subcommand_passes_its_options_through(setup):
+    # `persistlog daemon --once ...` is how scripts and ExecStartPre= run the drain.
+    setup.write_boot(BOOT_A, 50)
+    cli = [sys.executable, "-c", "import sys; from persistlog.cli import main; sys.exit(main())"]
+    daemon_argv = setup.argv()[3:]  # drop "python -m persistlog.daemon"
+    proc = setup.journald.run([*cli, "daemon", *daemon_argv], env=setup.env(BOOT_B),
+                              check=False, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert len(setup.drained(BOOT_A)) == 50

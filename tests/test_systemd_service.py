@@ -6,10 +6,8 @@ this Python on this checkout (the unit names /usr/bin/persistlog), ProtectHome=r
 interpreter may live under /root) and a short WatchdogSec so the watchdog is exercised.
 """
 
-import ctypes
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import persistlog
+from journald import die_with_parent
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "persistlog.service"
 PKG_PARENT = str(Path(persistlog.__file__).resolve().parent.parent)
@@ -28,10 +27,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("systemd-nspawn") is None,
                        reason="needs root and systemd-nspawn (run .ci/daemon-deps.sh)"),
 ]
-
-
-def _die_with_parent():
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 class Container:
@@ -49,7 +44,7 @@ class Container:
                 "-b", "systemd.firstboot=off"]
         self.log = open(tmp_path / "nspawn.log", "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                     stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         self.pid = None
         deadline = time.monotonic() + 90
         while True:
