@@ -56,14 +56,24 @@ import sys
 import time
 from pathlib import Path
 
-from systemd import daemon as sd_daemon
-
-from . import archive, config as _config, journal
+from . import archive, config as _config
 from .archive import ArchiveError
 from .config import ConfigError
 from .errors import (NotARegion, PersistlogError, RegionTooSmall, RegionUnavailable,
                      UnsupportedVersion)
-from .journal import JournalUnavailable
+
+try:
+    from systemd import daemon as sd_daemon
+
+    from . import journal
+    from .journal import JournalUnavailable
+except ImportError as e:  # systemd-python is an extra: main() says so in one line
+    _NO_SYSTEMD = e
+
+    class JournalUnavailable(PersistlogError):
+        pass
+else:
+    _NO_SYSTEMD = None
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_REGION, EXIT_JOURNAL, EXIT_STATE = range(7)
 
@@ -399,6 +409,10 @@ def main(argv=None):
     """Entry point of ``persistlog daemon``; ``argv`` without the program name. Returns the
     exit status (see the module docstring) after printing any error as one line."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if _NO_SYSTEMD is not None:
+        print(f"persistlog daemon: error: systemd-python is not installed ({_NO_SYSTEMD}); "
+              "pip install systemd-python (or 'persistlog[daemon]')", file=sys.stderr)
+        return EXIT_ERROR
     try:
         return run(args)
     except ConfigError as e:
