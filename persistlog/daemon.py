@@ -12,7 +12,7 @@ Exactly once
     journald has no transactions: a sent entry cannot be taken back, and journald cannot say
     "entry N and nothing after it". Two facts are combined instead:
 
-    * The drain cursor, ``<state-dir>/drain-cursor.json``, holds per region and boot the last
+    * The drain cursor, ``<state-dir>/drain-<region, quoted>.json``, holds per boot the last
       seq known durable in the journal, and whether the boot is drained. It is advanced only
       after ``journalctl --sync`` (journald's Synchronize call) returned, and written
       atomically (write, fsync, rename, fsync the directory). It can lag the journal, never
@@ -45,16 +45,18 @@ systemd
 Exit status: 0 success (or stopped by SIGTERM); 1 other persistlog error; 2 bad usage;
 3 bad configuration; 4 the region cannot be opened; 5 journald unreachable or failed to sync
 (nothing after the last sync is marked drained); 6 the state or archive directory cannot be
-written.
+written; 7 another daemon is draining the same region.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from . import archive, config as _config
 from .archive import ArchiveError
@@ -75,9 +77,8 @@ except ImportError as e:  # systemd-python is an extra: main() says so in one li
 else:
     _NO_SYSTEMD = None
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_REGION, EXIT_JOURNAL, EXIT_STATE = range(7)
-
-CURSOR_FILE = "drain-cursor.json"
+(EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_REGION, EXIT_JOURNAL, EXIT_STATE,
+ EXIT_BUSY) = range(8)
 
 
 class _Stop(Exception):
@@ -88,20 +89,43 @@ class StateError(PersistlogError):
     """The drain cursor cannot be read or written."""
 
 
+class DaemonBusy(PersistlogError):
+    """Another daemon is already draining the same region."""
+
+
+def cursor_path(state_dir, region):
+    """The drain cursor file of ``region`` (its absolute path, quoted) under ``state_dir``."""
+    return Path(state_dir) / f"drain-{quote(str(region), safe='')}.json"
+
+
 class Cursor:
-    """The durable drain cursor: per region and boot, the last seq known to be in the journal
-    (synced) and whether the boot is drained. See the module docstring."""
+    """The durable drain cursor of one region: per boot, the last seq known to be in the
+    journal (synced) and whether the boot is drained. See the module docstring.
+
+    Holds an exclusive lock (``<cursor>.lock``) while open: two daemons draining one region
+    would each send every record.
+    """
 
     def __init__(self, state_dir, region):
-        self.path = Path(state_dir) / CURSOR_FILE
-        self.region = str(region)
+        self.path = cursor_path(state_dir, region)
+        lock = self.path.with_name(self.path.name + ".lock")
         try:
-            self._all = json.loads(self.path.read_text())
+            os.makedirs(self.path.parent, mode=0o750, exist_ok=True)
+            self._lock = open(lock, "a")
+        except OSError as e:
+            raise StateError(f"cannot open {lock}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise DaemonBusy(f"another persistlog daemon is draining {region} "
+                             f"(it holds {lock})") from None
+        try:
+            self._boots = json.loads(self.path.read_text())
         except FileNotFoundError:
-            self._all = {}
+            self._boots = {}
         except (OSError, ValueError) as e:
             raise StateError(f"cannot read the drain cursor {self.path}: {e}") from None
-        self._boots = self._all.setdefault(self.region, {})
 
     def last_seq(self, boot_id):
         """The last seq of ``boot_id`` known durable in the journal, 0 if none."""
@@ -128,9 +152,8 @@ class Cursor:
         """Write the cursor atomically and durably."""
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            os.makedirs(self.path.parent, mode=0o750, exist_ok=True)
             with open(tmp, "w") as f:
-                json.dump(self._all, f, indent=1, sort_keys=True)
+                json.dump(self._boots, f, indent=1, sort_keys=True)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
@@ -361,7 +384,7 @@ def parse_args(argv):
         description="Drain earlier boots' records from the ring into systemd-journald, exactly "
                     "once, archive them, and optionally forward the current boot.",
         epilog="Exit status: 0 ok, 1 error, 2 usage, 3 configuration, 4 region, "
-               "5 journald unreachable, 6 state or archive directory.")
+               "5 journald unreachable, 6 state or archive directory, 7 region busy.")
     p.add_argument("--config", metavar="PATH",
                    help=f"TOML settings file (default {_config.DEFAULT_CONFIG}, if present)")
     p.add_argument("--region", metavar="PATH", help="the ring (default: persistlog's default)")
@@ -423,6 +446,8 @@ def main(argv=None):
         code, msg = EXIT_JOURNAL, f"{e}; nothing after the last sync is marked drained"
     except (StateError, ArchiveError) as e:
         code, msg = EXIT_STATE, str(e)
+    except DaemonBusy as e:
+        code, msg = EXIT_BUSY, str(e)
     except PersistlogError as e:
         code, msg = EXIT_ERROR, str(e)
     print(f"persistlog daemon: error: {msg}", file=sys.stderr)

@@ -19,6 +19,7 @@ import pytest
 
 import persistlog
 from persistlog import archive
+from persistlog.daemon import cursor_path
 from journald import field_bytes, journald  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.journald
@@ -92,8 +93,8 @@ class Setup:
                                    stderr=subprocess.PIPE, text=True, **kwargs)
 
     def cursor(self):
-        path = self.state / "drain-cursor.json"
-        return json.loads(path.read_text()).get(str(self.region), {}) if path.exists() else {}
+        path = cursor_path(self.state, self.region)
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def drained(self, boot_id):
         """The journal's entries for ``boot_id``, in journal order."""
@@ -225,7 +226,7 @@ def test_drained_boot_is_not_resent_even_without_the_cursor(setup):
     # The journal itself is the second witness: losing the state directory resends nothing.
     setup.write_boot(BOOT_A, 500)
     assert setup.run(BOOT_B).returncode == 0
-    (setup.state / "drain-cursor.json").unlink()
+    cursor_path(setup.state, setup.region).unlink()
     assert setup.run(BOOT_B).returncode == 0
     assert_exactly_once(setup.drained(BOOT_A), range(1, 501), BOOT_A)
     assert len(setup.summaries(BOOT_A)) == 1
@@ -404,3 +405,17 @@ def test_persistlog_daemon_subcommand_passes_its_options_through(setup):
                               check=False, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert len(setup.drained(BOOT_A)) == 50
+
+
+def test_a_second_daemon_on_the_same_region_refuses(setup):
+    setup.write_boot(BOOT_A, 50)
+    first = setup.popen(BOOT_B, once=False)
+    try:
+        first.stderr.readline()
+        second = setup.run(BOOT_B)
+        assert second.returncode == 7, second.stderr
+        assert "another persistlog daemon is draining" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(10) == 0
+    assert_exactly_once(setup.drained(BOOT_A), range(1, 51), BOOT_A)
