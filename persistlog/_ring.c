@@ -33,10 +33,12 @@
  * it does not fit, the writer reserves from offset 0 instead and marks the
  * gap it skipped with an 8-byte PAD word (magic, gap length).  Then it takes
  * a seq with a fetch-and-add on next_seq, builds the header on its stack,
- * computes the crc from its private copy of header and payload (never from
- * the shared bytes, which a writer one lap ahead may be overwriting), copies
- * header (commit = RESERVED) and payload into the region, and finally stores
- * commit = COMMITTED with release semantics.
+ * copies it (commit = RESERVED) into the region, copies the payload in,
+ * computing the crc as it goes from its private copies of header and
+ * payload (never from the shared bytes, which a writer one lap ahead may be
+ * overwriting), stores the crc, and finally stores commit = COMMITTED with
+ * release semantics.  Until then the record reads as reserved whatever its
+ * crc word holds, so the order of these stores is not part of the format.
  *
  * No lock is ever held.  A writer killed at any instant leaves at worst
  *   - a reserved hole of stale bytes (killed before the header store): its
@@ -81,7 +83,7 @@
  * are used on the shared words; the labels below are repeated in the code.
  *
  *   [W1] plr_append_ts(): store-release of commit = COMMITTED, after the
- *        header and payload stores.  Pairs with [R1].
+ *        header, payload and crc stores.  Pairs with [R1].
  *   [R1] plr_scan(): load-acquire of commit before the record is copied,
  *        so a reader that sees COMMITTED sees the bytes written before it.
  *   [B1] plr_boot_register(): store-release of entry state = READY after
@@ -172,6 +174,7 @@ struct plr_rec {
 
 #define BOOT_TABLE_OFF	256u
 #define HDR_CRC_LEN	60u
+#define REC_CRC_OFF	8u
 #define REC_CRC_FROM	12u
 #define BOOT_CRC_LEN	40u
 
@@ -214,30 +217,101 @@ static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, uint64_t n)
 }
 
 #if defined(__x86_64__)
+/*
+ * Long buffers: three lanes at a time.  One crc32 instruction waits for the
+ * previous one (3 cycles) but a new one can start every cycle, so a round
+ * runs three independent CRCs over three lanes of CRC_LANE bytes, then joins
+ * them: CRC registers are linear, so crc(A B) = skip(crc(A), |B|) ^ crc0(B),
+ * where skip() advances a register over |B| zero bytes (four table lookups
+ * for a fixed |B|) and crc0 starts from zero.
+ */
+#define CRC_LANE	128u
+static uint32_t crc_skip_table[4][256];	/* register -> register after CRC_LANE zeros */
+
+static inline uint32_t crc_skip_lane(uint32_t r)
+{
+	return crc_skip_table[0][r & 0xff] ^ crc_skip_table[1][(r >> 8) & 0xff] ^
+	       crc_skip_table[2][(r >> 16) & 0xff] ^ crc_skip_table[3][r >> 24];
+}
+
+/*
+ * The CRC of @n bytes at @src, continuing register @crc; with @dst, each
+ * 8-byte word is also stored there as it is read, so the CRC is that of the
+ * bytes written, and @src is read once (the append path copies and checks a
+ * payload in one pass).
+ */
+__attribute__((target("sse4.2"), always_inline))
+static inline uint32_t crc32c_hw_copy(uint32_t crc, uint8_t *dst,
+				      const uint8_t *src, uint64_t n)
+{
+	uint64_t c = crc, a, b, d;
+	uint32_t i;
+
+	while (n >= 3 * CRC_LANE) {
+		uint64_t c1 = 0, c2 = 0;
+
+		for (i = 0; i < CRC_LANE; i += 8) {
+			memcpy(&a, src + i, 8);
+			memcpy(&b, src + CRC_LANE + i, 8);
+			memcpy(&d, src + 2 * CRC_LANE + i, 8);
+			c = __builtin_ia32_crc32di(c, a);
+			c1 = __builtin_ia32_crc32di(c1, b);
+			c2 = __builtin_ia32_crc32di(c2, d);
+			if (dst) {
+				memcpy(dst + i, &a, 8);
+				memcpy(dst + CRC_LANE + i, &b, 8);
+				memcpy(dst + 2 * CRC_LANE + i, &d, 8);
+			}
+		}
+		c = crc_skip_lane(crc_skip_lane((uint32_t)c) ^ (uint32_t)c1) ^ (uint32_t)c2;
+		src += 3 * CRC_LANE;
+		if (dst)
+			dst += 3 * CRC_LANE;
+		n -= 3 * CRC_LANE;
+	}
+	while (n >= 8) {
+		memcpy(&a, src, 8);
+		c = __builtin_ia32_crc32di(c, a);
+		if (dst) {
+			memcpy(dst, &a, 8);
+			dst += 8;
+		}
+		src += 8;
+		n -= 8;
+	}
+	while (n--) {
+		uint8_t byte = *src++;
+
+		c = __builtin_ia32_crc32qi((uint32_t)c, byte);
+		if (dst)
+			*dst++ = byte;
+	}
+	return (uint32_t)c;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, uint64_t n)
 {
-	uint64_t c = crc;
+	return crc32c_hw_copy(crc, NULL, p, n);
+}
 
-	while (n && ((uintptr_t)p & 7)) {
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-		n--;
-	}
-	while (n >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
-	return (uint32_t)c;
+__attribute__((target("sse4.2")))
+static uint32_t copy_crc32c_hw(uint32_t crc, uint8_t *dst, const uint8_t *src, uint64_t n)
+{
+	return crc32c_hw_copy(crc, dst, src, n);
 }
 #endif
 
+static uint32_t copy_crc32c_sw(uint32_t crc, uint8_t *dst, const uint8_t *src, uint64_t n)
+{
+	memcpy(dst, src, n);
+	return crc32c_sw(crc, src, n);
+}
+
 static uint32_t (*crc32c_raw)(uint32_t, const uint8_t *, uint64_t) = crc32c_sw;
+/* Copy @n bytes from private memory to @dst; the CRC register of what was copied. */
+static uint32_t (*copy_crc32c_raw)(uint32_t, uint8_t *, const uint8_t *, uint64_t) =
+	copy_crc32c_sw;
 
 /* Continue a CRC32C over @len bytes; @crc is a previous result or 0 to start. */
 uint32_t plr_crc32c(uint32_t crc, const void *buf, uint64_t len)
@@ -274,9 +348,16 @@ static void plr_init(void)
 			crc_table[k][i] = crc_table[0][crc_table[k - 1][i] & 0xff] ^
 					  (crc_table[k - 1][i] >> 8);
 #if defined(__x86_64__)
+	static const uint8_t zeros[CRC_LANE];
+
+	for (i = 0; i < 256; i++)
+		for (k = 0; k < 4; k++)
+			crc_skip_table[k][i] = crc32c_sw((uint32_t)i << (8 * k), zeros, CRC_LANE);
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("sse4.2"))
+	if (__builtin_cpu_supports("sse4.2")) {
 		crc32c_raw = crc32c_hw;
+		copy_crc32c_raw = copy_crc32c_hw;
+	}
 #endif
 	pthread_atfork(NULL, NULL, plr_atfork_child);
 }
@@ -651,6 +732,7 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	struct plr_rec rec;
 	uint64_t pos;
 	uint8_t *dst;
+	uint32_t crc;
 
 	if (len > r->max_record - PLR_REC_HDR_SIZE)
 		return PLR_ETOOBIG;
@@ -665,14 +747,14 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	memcpy(rec.boot_id, r->boot_id, PLR_BOOT_ID_SIZE);
 	rec.pid = self_pid();
 	rec.tid = self_tid();
-	rec.crc = plr_crc32c(plr_crc32c(0, (uint8_t *)&rec + REC_CRC_FROM,
-					PLR_REC_HDR_SIZE - REC_CRC_FROM),
-			     payload, len);
+	rec.crc = 0;	/* stored once the payload is in */
+	crc = crc32c_raw(~0u, (uint8_t *)&rec + REC_CRC_FROM, PLR_REC_HDR_SIZE - REC_CRC_FROM);
 
 	dst = r->data + pos;
 	memcpy(dst, &rec, sizeof(rec));
-	memcpy(dst + PLR_REC_HDR_SIZE, payload, len);
-	/* [W1] header and payload before COMMITTED; pairs with [R1] */
+	crc = ~copy_crc32c_raw(crc, dst + PLR_REC_HDR_SIZE, payload, len);
+	memcpy(dst + REC_CRC_OFF, &crc, sizeof(crc));
+	/* [W1] header, payload and crc before COMMITTED; pairs with [R1] */
 	__atomic_store_n(&((struct plr_rec *)dst)->commit, REC_COMMITTED,
 			 __ATOMIC_RELEASE);
 	return (int64_t)(rec.seq & INT64_MAX);
