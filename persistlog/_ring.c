@@ -1024,13 +1024,15 @@ int plr_scan(const uint8_t *data, uint64_t data_size, uint32_t max_record,
 	bs.ids = NULL;
 
 	/* a torn record counts once, and not if a valid copy of its seq exists */
-	qsort(st.torn_seqs, st.n_torn, sizeof(uint64_t), cmp_u64);
+	if (st.n_torn)	/* qsort() and bsearch() take no NULL array, even empty */
+		qsort(st.torn_seqs, st.n_torn, sizeof(uint64_t), cmp_u64);
 	for (i = 0, w = 0; i < st.n_torn; i++) {
 		uint64_t seq = st.torn_seqs[i];
 		struct plr_entry key = { .seq = seq };
 
 		if ((w && st.torn_seqs[w - 1] == seq) || seq <= since_seq ||
-		    bsearch(&key, out->entries, out->n_entries, sizeof(key), cmp_entry))
+		    (out->n_entries &&
+		     bsearch(&key, out->entries, out->n_entries, sizeof(key), cmp_entry)))
 			continue;
 		st.torn_seqs[w++] = seq;
 	}

@@ -100,7 +100,8 @@ def format_record(rec, output):
     """Return *rec* rendered in *output* (short, short-iso, json, cat) as a str,
     or msgpack as bytes."""
     if output == "json":
-        return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False)
+        # default=str: a writer may store msgpack types JSON lacks (a Timestamp)
+        return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str)
     if output == "msgpack":
         return msgpack.packb(rec.to_dict(), use_bin_type=True)
     if output == "cat":

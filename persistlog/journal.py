@@ -64,7 +64,19 @@ def _value(v):
         return str(v).encode()
     if v is None:
         return b""
-    return json.dumps(v, default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)).encode()
+    return json.dumps(_json_keys(v),
+                      default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)).encode()
+
+
+def _json_keys(v):
+    """``v`` with map keys JSON accepts: a writer's msgpack map may have bytes (or ext) keys."""
+    if isinstance(v, dict):
+        return {k if k is None or isinstance(k, (str, int, float)) else
+                k.hex() if isinstance(k, bytes) else repr(k): _json_keys(x)
+                for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_keys(x) for x in v]
+    return v
 
 
 def entry(record, region):

@@ -1,0 +1,189 @@
+"""atheris target for the Python layer: region bytes through ``Ring.records``,
+the msgpack decode, and everything that renders a record (the CLI's outputs,
+the daemon's journal entry, the archive's encoding).
+
+Run it with fuzz/run.sh python SECONDS.  ``one_input(data)`` is also called by
+tests/test_fuzz_regressions.py on every committed input, without atheris.
+
+The first byte of the input is a set of flags, the rest the body:
+
+  bit 0  the body is a list of records to forge (a hostile writer: right
+         checksums, any payload, seq and times), not a region image
+  bit 1  lay a valid header over the region, so the trusted path runs
+  bit 2  also open the region writable: a damaged header is rebuilt
+  bit 3  forged records carry the times the body gives, not sane ones
+
+Without bit 0 the body is the region's bytes (the seed corpus, fuzz/seeds.py,
+is such images), zero-padded to the smallest region.  Anything may be
+refused with a PersistlogError; any other exception, a crash or a hang is a
+finding.
+"""
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import uuid
+import warnings
+
+import msgpack
+
+import persistlog
+from persistlog import _binding, cli
+
+try:
+    from persistlog import journal
+except ImportError:  # no systemd-python: the daemon's rendering is not fuzzed
+    journal = None
+
+SIZE = _binding.MIN_REGION_SIZE
+DATA = SIZE - _binding.HEADER_SIZE
+OUTPUTS = ("short", "short-iso", "json", "cat", "msgpack")
+BOOTS = [uuid.UUID(int=0xF022 + i).bytes for i in range(4)]
+ME = str(uuid.UUID(bytes=BOOTS[0]))
+
+FORGE, HEADER, WRITABLE, HOSTILE_TIMES = 1, 2, 4, 8
+
+_dir = tempfile.mkdtemp(prefix="persistlog-fuzz-")
+_header = None
+
+
+def _valid_header():
+    """A freshly formatted region's header page."""
+    global _header
+    if _header is None:
+        path = os.path.join(_dir, "template")
+        with persistlog.open(path, size=SIZE):
+            pass
+        with open(path, "rb") as f:
+            _header = f.read(_binding.HEADER_SIZE)
+        os.unlink(path)
+    return _header
+
+
+def forge(body, hostile_times):
+    """The data area a writer that owns the region could leave: records with
+    right checksums whose boot, seq, times and payload come from *body*."""
+    data = bytearray(DATA)
+    pos, seq, i = 0, 1, 0
+    while i + 4 <= len(body):
+        boot, delta, plen = body[i], body[i + 1], struct.unpack_from("<H", body, i + 2)[0] % 2048
+        i += 4
+        rt, mono = (1_700_000_000_000_000_000 + seq) % (1 << 64), seq
+        if hostile_times and i + 16 <= len(body):
+            rt, mono = struct.unpack_from("<QQ", body, i)
+            i += 16
+        payload = body[i:i + plen]
+        i += plen
+        seq = max(0, seq + delta - 8) % (1 << 64) if delta != 255 else (1 << 64) - 1 - (seq & 0xFF)
+        length = 64 + len(payload)
+        stride = (length + 7) & ~7
+        if pos + stride > DATA:
+            break
+        head = struct.pack("<IQQQ16sII", length, seq, rt, mono, BOOTS[boot & 3],
+                           1000 + boot, 2000 + delta) + payload
+        commit = b"RSVD" if boot & 0x80 else b"CMTD"
+        data[pos:pos + stride] = (b"LOGR" + commit + struct.pack("<I", _binding.crc32c(head))
+                                  + head).ljust(stride, b"\0")
+        pos += stride
+        seq += 1
+    return data
+
+
+def forge_input(payloads, flags=FORGE | HEADER):
+    """An input that forges one record per payload (for seeds and regressions)."""
+    body = b"".join(bytes([i & 3, 9]) + struct.pack("<H", len(p)) + p
+                    for i, p in enumerate(payloads))
+    return bytes([flags | FORGE]) + body
+
+
+def region_image(data):
+    """The region bytes an input stands for (see the module docstring)."""
+    flags, body = (data[0], data[1:]) if data else (0, b"")
+    img = bytearray(SIZE)
+    if flags & FORGE:
+        img[_binding.HEADER_SIZE:] = forge(body, flags & HOSTILE_TIMES)
+    else:
+        img[:min(len(body), SIZE)] = body[:SIZE]
+    if flags & HEADER:
+        img[:_binding.HEADER_SIZE] = _valid_header()
+    return flags, bytes(img)
+
+
+def render(rec):
+    """Everything that turns a record into output; none of it may raise."""
+    for out in OUTPUTS:
+        text = cli.format_record(rec, out)
+        if out == "json":
+            json.loads(text)
+    msgpack.packb(rec.to_dict(), use_bin_type=True)  # the archive's and -o msgpack's encoding
+    if journal is not None:
+        journal.entry(rec, b"/fuzz/region")
+
+
+def read(ring):
+    """Read a region every way the CLI and the daemon do; returns the records."""
+    recs = list(ring.records())
+    seqs = [r.seq for r in recs]
+    assert seqs == sorted(set(seqs)), "records out of order or repeated"
+    for rec in recs:
+        render(rec)
+    st = ring.stats()
+    assert st["records"] == len(recs), f"stats counts {st['records']}, records() {len(recs)}"
+    for b in ring.boots():
+        ring.stats(boot=b.boot_id)
+        list(ring.records(boot=b.boot_id))
+    for sel in (-1, 1):
+        try:
+            list(ring.records(boot=sel))
+        except persistlog.BootNotFound:
+            pass
+    return recs
+
+
+def one_input(data):
+    """Run one input; raises AssertionError or anything unexpected on a finding."""
+    flags, img = region_image(bytes(data))
+    path = os.path.join(_dir, "ring")
+    with open(path, "wb") as f:
+        f.write(img)
+    os.environ["PERSISTLOG_BOOT_ID"] = ME
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with persistlog.open(path, readonly=True) as ring:
+                seen = read(ring)
+        except persistlog.PersistlogError:
+            seen = None
+        if flags & WRITABLE:
+            try:
+                with persistlog.open(path) as ring:
+                    outcome = ring.outcome
+                    after = read(ring)
+                    ring.append("after the fuzzer's bytes")
+                    if outcome == "invalid":
+                        assert ring.stats()["trusted_header"] is False, "rebuilt header trusted"
+                    if seen is not None and outcome == "invalid":
+                        assert {r.seq for r in seen} <= {r.seq for r in after} | {0}, \
+                            "a rebuild lost records that the read-only scan found"
+            except persistlog.PersistlogError:
+                pass
+    for name in os.listdir(_dir):
+        if name.startswith("ring."):
+            os.unlink(os.path.join(_dir, name))  # damaged copies kept by a rebuild
+
+
+def main():
+    import atexit
+
+    import atheris
+
+    atexit.register(shutil.rmtree, _dir, True)
+    atheris.instrument_all()
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
