@@ -92,13 +92,14 @@ def write(archive_dir, boot_id, records, lost=0, torn=0, region=""):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
-        _fsync_dir(archive_dir)
+        fsync_dir(archive_dir)
     except OSError as e:
         raise ArchiveError(f"cannot write archive {final}: {e.strerror or e}") from None
     return final
 
 
-def _fsync_dir(path):
+def fsync_dir(path):
+    """fsync the directory ``path``, so that a rename into it survives a crash."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

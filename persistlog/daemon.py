@@ -157,11 +157,7 @@ class Cursor:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
-            fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            archive.fsync_dir(self.path.parent)
         except OSError as e:
             raise StateError(f"cannot write the drain cursor {self.path}: {e.strerror or e}") from None
 
