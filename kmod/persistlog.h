@@ -49,9 +49,8 @@ struct pl_region {
 	resource_size_t size;
 	enum pl_mem_type mem_type;
 	enum pl_source source;
-	bool in_system_ram;		/* reserve_mem: lives in the linear map */
 
-	struct resource *res;
+	struct resource *res;		/* NULL for reserve_mem: see create */
 	void *vaddr;			/* memremap()ed; NULL for PL_MEM_UC */
 	void __iomem *iomem;		/* ioremap()ed; only for PL_MEM_UC */
 

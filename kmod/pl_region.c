@@ -151,7 +151,8 @@ static void pl_region_release(struct kref *ref)
 		iounmap(r->iomem);
 	if (r->vaddr)
 		memunmap(r->vaddr);
-	release_mem_region(r->base, r->size);
+	if (r->res)
+		release_mem_region(r->base, r->size);
 	ida_free(&pl_ida, r->id);
 	kfree(r);
 }
@@ -548,12 +549,19 @@ struct pl_region *pl_region_create(phys_addr_t base, resource_size_t size,
 	}
 	snprintf(r->name, sizeof(r->name), PL_NAME "%d", r->id);
 
-	r->res = request_mem_region(base, size, r->name);
-	if (!r->res) {
-		pr_err("refusing %pa-%pa: already claimed by another driver (see /proc/iomem)\n",
-		       &base, &end);
-		ret = -EBUSY;
-		goto err_ida;
+	/*
+	 * A reserve_mem= range lies inside a busy "System RAM" resource, so
+	 * it cannot be requested; like ramoops we rely on its name for
+	 * ownership (and mem_name= takes one name).
+	 */
+	if (src != PL_SRC_RESERVE_MEM) {
+		r->res = request_mem_region(base, size, r->name);
+		if (!r->res) {
+			pr_err("refusing %pa-%pa: already claimed by another driver (see /proc/iomem)\n",
+			       &base, &end);
+			ret = -EBUSY;
+			goto err_ida;
+		}
 	}
 
 	if (type == PL_MEM_UC) {
@@ -595,7 +603,8 @@ err_unmap:
 	if (r->vaddr)
 		memunmap(r->vaddr);
 err_release:
-	release_mem_region(base, size);
+	if (r->res)
+		release_mem_region(base, size);
 err_ida:
 	ida_free(&pl_ida, r->id);
 err_free:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import lzma
 import os
 import re
 import shutil
@@ -115,6 +116,24 @@ def module_chain(kroot: Path, kver: str) -> list[Path]:
     return seen
 
 
+def unpack_module(path: Path, dest: Path) -> str:
+    """Copy a module into dest, decompressed (busybox insmod may lack xz/zstd)."""
+    if path.suffix == ".xz":
+        name = path.stem
+        (dest / name).write_bytes(lzma.decompress(path.read_bytes()))
+    elif path.suffix == ".zst":
+        name = path.stem
+        with open(dest / name, "wb") as out:
+            subprocess.run(["zstd", "-dc", str(path)], stdout=out, check=True)
+    elif path.suffix == ".gz":
+        name = path.stem
+        (dest / name).write_bytes(gzip.decompress(path.read_bytes()))
+    else:
+        name = path.name
+        shutil.copy2(path, dest / name)
+    return name
+
+
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -163,8 +182,8 @@ def build_initramfs(kroot: Path, kver: str, ko: Path, out: Path) -> Path:
     (root / "etc/group").write_text(f"root:x:0:\npersistlog:x:{PERSISTLOG_GID}:\nnogroup:x:65534:\n")
     order = []
     for path in module_chain(kroot, kver):
-        shutil.copy2(path, root / "lib/modules" / path.name)
-        order.append(path.name)
+        name = unpack_module(path, root / "lib/modules")
+        order.append(name)
     (root / "modules.order").write_text("\n".join(order) + "\n")
     shutil.copy2(ko, root / "persistlog.ko")
 
@@ -189,6 +208,11 @@ class Kit:
     def kernel(self) -> Path:
         return self.kroot / f"boot/vmlinuz-{self.kver}"
 
+    @property
+    def has_reserve_mem(self) -> bool:
+        """Whether Kbuild found reserve_mem_find_by_name (Linux 6.12+) and compiled mem_name= in."""
+        return "-DPL_HAVE_RESERVE_MEM" in (self.ko.parent / ".pl_main.o.cmd").read_text()
+
 
 def make_kit(workdir: Path) -> Kit:
     qemu = need_tool("qemu-system-x86_64")
@@ -211,6 +235,16 @@ class Run:
     returncode: int
     wall_s: float
     boot_marks: list[tuple[int, float]]  # (boot number, host seconds since start)
+    marks: list[tuple[str, float]]       # every "persistlog-test:" line, host seconds
+
+    def reset_times(self) -> dict[str, float]:
+        """Host seconds from each "crash X" mark to the next boot's /init."""
+        out = {}
+        for (label, t), (nxt, t2) in zip(self.marks, self.marks[1:]):
+            m = re.match(r"boot \d+ crash (\S+)", label)
+            if m and re.match(r"boot \d+ start", nxt):
+                out[m.group(1)] = round(t2 - t, 1)
+        return out
 
     def file(self, name: str) -> str:
         p = self.state / name
@@ -271,7 +305,8 @@ def run_machine(kit: Kit, state: Path, guest_sh: str, *, max_boots: int,
         "-virtfs", f"local,path={state},mount_tag=state,security_model=none,multidevs=remap",
     ]
     t0 = time.monotonic()
-    marks: list[tuple[int, float]] = []
+    boot_marks: list[tuple[int, float]] = []
+    marks: list[tuple[str, float]] = []
     lines: list[str] = []
     with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT) as proc:
@@ -279,11 +314,13 @@ def run_machine(kit: Kit, state: Path, guest_sh: str, *, max_boots: int,
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             lines.append(line)
-            m = re.match(r"persistlog-test: boot (\d+) start", line)
+            m = re.match(r"persistlog-test: (boot (\d+) .*?)( uptime .*)?$", line)
             if m:
-                marks.append((int(m.group(1)), time.monotonic() - t0))
+                marks.append((m.group(1), time.monotonic() - t0))
+                if m.group(1).endswith(" start"):
+                    boot_marks.append((int(m.group(2)), time.monotonic() - t0))
         rc = proc.wait()
     wall = time.monotonic() - t0
     serial = "\n".join(lines)
     (state / "serial.log").write_text(serial)
-    return Run(state, serial, rc, wall, marks)
+    return Run(state, serial, rc, wall, boot_marks, marks)

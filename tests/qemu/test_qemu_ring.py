@@ -65,7 +65,7 @@ done
 for w in {writers}; do echo "$(cat $S/acked-$BOOT-$w.jsonl | wc -l)" >> $S/acked-at-end-$BOOT; done
 case $BOOT in
 1) mark crash panic; echo c > /proc/sysrq-trigger ;;
-2) mark crash sysrq-b; echo b > /proc/sysrq-trigger ;;
+2) mark crash sysrq-b; sleep 0.5; echo b > /proc/sysrq-trigger ;;
 3) for w in {writers}; do kill -TERM $(cat $S/acked-$BOOT-$w.jsonl.pid); done
    wait
    mark crash reboot; reboot -f ;;
@@ -174,5 +174,8 @@ def test_cycle_times(ring_run, record_property):
     record_property("first_boot_s", round(marks[1], 1))
     record_property("cycle_s", cycles)
     record_property("machine_wall_s", round(ring_run.wall_s, 1))
-    print(f"first boot {marks[1]:.1f}s, cycles {cycles}, machine {ring_run.wall_s:.1f}s, "
+    resets = ring_run.reset_times()
+    record_property("reset_to_init_s", resets)
+    print(f"first boot {marks[1]:.1f}s, cycles {cycles}, reset to /init {resets}, "
+          f"machine {ring_run.wall_s:.1f}s, "
           f"acked at crash {[ring_run.file(f'acked-at-end-{b}').split() for b in (1, 2, 3)]}")
