@@ -104,6 +104,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -781,9 +782,11 @@ struct scan_state {
 	uint64_t n_torn, cap_torn;
 };
 
+#define HUGE_BYTES	(2u << 20)
+
 static bool grow(void **p, uint64_t *cap, uint64_t need, uint64_t elem)
 {
-	uint64_t n = *cap ? *cap : 64;
+	uint64_t n = *cap ? *cap * 2 : need;
 	void *q;
 
 	if (need <= *cap)
@@ -793,6 +796,14 @@ static bool grow(void **p, uint64_t *cap, uint64_t need, uint64_t elem)
 	q = realloc(*p, n * elem);
 	if (!q)
 		return false;
+	if (n * elem >= HUGE_BYTES) {
+		/* a scan's output can reach the region's size: fault it in 2 MiB pages */
+		uintptr_t lo = ((uintptr_t)q + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1);
+		uintptr_t hi = ((uintptr_t)q + n * elem) & ~(uintptr_t)(HUGE_BYTES - 1);
+
+		if (hi > lo)
+			madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	}
 	*p = q;
 	*cap = n;
 	return true;
@@ -984,6 +995,19 @@ int plr_scan(const uint8_t *data, uint64_t data_size, uint32_t max_record,
 	if (max_record > PLR_MAX_RECORD_CAP)
 		max_record = PLR_MAX_RECORD_CAP;
 	data_size &= ~(uint64_t)(PLR_ALIGN - 1);
+	/*
+	 * The records kept do not overlap, so their copies (16 + payload bytes
+	 * each, less than the record) fit in data_size bytes, and there are at
+	 * most data_size / 64 of them.  Reserving that at once costs address
+	 * space only; pages are faulted in (huge ones, see grow()) as they are
+	 * written, and no reallocation moves them.
+	 */
+	if (!grow((void **)&out->buf, &st.cap_buf, data_size, 1) ||
+	    !grow((void **)&out->entries, &st.cap_entries, data_size / PLR_REC_HDR_SIZE + 1,
+		  sizeof(struct plr_entry))) {
+		ret = PLR_ENOMEM;
+		goto fail;
+	}
 
 	while (data_size - pos >= PLR_REC_HDR_SIZE) {
 		/* [R1] commit before the record's bytes; pairs with [W1] */
