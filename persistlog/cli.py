@@ -339,12 +339,17 @@ def cmd_format(args):
     return EXIT_OK
 
 
-def cmd_daemon(args):
-    """``daemon``: hand over to ``persistlog.daemon.main``; returns its exit code."""
-    from . import daemon
-
-    extra = ["--region", args.region] if args.region else []
-    return daemon.main(extra + args.daemon_args)
+def _daemon_argv(argv):
+    """If *argv* runs ``[--region PATH] daemon ARGS``, the daemon's own argv
+    (its options are its own, ``--help`` included), else None."""
+    region = []
+    if argv[:1] == ["--region"] and len(argv) > 2:
+        region, argv = argv[:2], argv[2:]
+    elif argv and argv[0].startswith("--region="):
+        region, argv = argv[:1], argv[1:]
+    if argv[:1] != ["daemon"]:
+        return None
+    return region + argv[1:]
 
 
 # ---------------------------------------------------------------- parser
@@ -418,10 +423,8 @@ def build_parser():
     f.add_argument("--force", action="store_true", help="format over existing content")
     f.set_defaults(func=cmd_format)
 
-    dm = sub.add_parser("daemon", parents=[region], add_help=False,
-                        help="drain earlier boots into journald (see persistlog daemon --help)")
-    dm.add_argument("daemon_args", nargs=argparse.REMAINDER)
-    dm.set_defaults(func=cmd_daemon)
+    sub.add_parser("daemon", help="drain earlier boots into journald "
+                                  "(see persistlog daemon --help)")
     return p
 
 
@@ -432,6 +435,11 @@ def _error(msg, code):
 
 def main(argv=None):
     """Run the command line; returns the exit code (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    daemon_argv = _daemon_argv(argv)
+    if daemon_argv is not None:
+        from . import daemon
+        return daemon.main(daemon_argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
