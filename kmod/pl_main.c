@@ -36,7 +36,7 @@
 static char *regions;
 module_param(regions, charp, 0444);
 MODULE_PARM_DESC(regions,
-	"reserved ranges, SIZE@ADDR[,SIZE@ADDR...], e.g. 1M@0x30000000");
+		 "reserved ranges, SIZE@ADDR[,SIZE@ADDR...], e.g. 1M@0x30000000");
 
 /*
  * Write-combine by default, as ramoops does: stores bypass the cache, so a
@@ -50,12 +50,12 @@ MODULE_PARM_DESC(regions,
 static unsigned int mem_type = PL_MEM_WC;
 module_param(mem_type, uint, 0444);
 MODULE_PARM_DESC(mem_type,
-	"mapping type: 0=write-combine (default), 1=uncached, 2=write-back");
+		 "mapping type: 0=write-combine (default), 1=uncached, 2=write-back");
 
 static char *mem_name;
 module_param(mem_name, charp, 0444);
 MODULE_PARM_DESC(mem_name,
-	"name of a reserve_mem=SIZE:ALIGN:NAME range (Linux 6.12+), always write-back");
+		 "name of a reserve_mem=SIZE:ALIGN:NAME range (Linux 6.12+), always write-back");
 
 /* Regions created from module parameters; DT regions belong to devices. */
 static struct pl_region *pl_param_regions[PL_MAX_REGIONS];
@@ -84,9 +84,8 @@ static void pl_unpublish_destroy(struct pl_region *r)
  * One line per region with dirty lines, so a console log shows that the
  * write-back happened; at panic time it goes out with the panic's level.
  */
-static void pl_flush_all(bool atomic_ctx)
+static void pl_flush_all(bool atomic_ctx, const char *why)
 {
-	const char *why = atomic_ctx ? "panic" : "reboot";
 	struct pl_region *r;
 	resource_size_t n;
 
@@ -108,7 +107,7 @@ static void pl_flush_all(bool atomic_ctx)
 static int pl_panic_notify(struct notifier_block *nb, unsigned long ev,
 			   void *unused)
 {
-	pl_flush_all(true);
+	pl_flush_all(true, "panic");
 	return NOTIFY_DONE;
 }
 
@@ -118,10 +117,12 @@ static struct notifier_block pl_panic_nb = {
 	.priority = INT_MIN,
 };
 
+/* Restart, halt and power-off all pass here (kernel_restart_prepare() etc.). */
 static int pl_reboot_notify(struct notifier_block *nb, unsigned long ev,
 			    void *unused)
 {
-	pl_flush_all(false);
+	pl_flush_all(false, ev == SYS_RESTART ? "restart" :
+			    ev == SYS_POWER_OFF ? "power-off" : "halt");
 	return NOTIFY_DONE;
 }
 

@@ -89,6 +89,18 @@ static void pl_wb_range(struct pl_region *r, resource_size_t lo,
 		arch_wb_cache_pmem(r->vaddr + lo, hi - lo);
 }
 
+/* Make the region's earlier stores and cache write-backs complete. */
+static void pl_drain(void)
+{
+	/*
+	 * SFENCE on x86: drains the write-combining buffers and orders
+	 * CLWB/CLFLUSHOPT; DSB ST on arm64: waits for the DC CVAP cleans.
+	 * Pairs with no reader: the other side is the memory controller,
+	 * and then the firmware's reset.
+	 */
+	wmb();
+}
+
 /*
  * Write dirty lines of the region back to memory; returns how many bytes
  * were written back (0 for types without dirty lines).  In atomic
@@ -105,7 +117,7 @@ resource_size_t pl_region_flush(struct pl_region *r, bool atomic_ctx)
 	unsigned long flags;
 
 	if (r->mem_type != PL_MEM_WB) {
-		wmb();
+		pl_drain();
 		return 0;
 	}
 
@@ -114,7 +126,7 @@ resource_size_t pl_region_flush(struct pl_region *r, bool atomic_ctx)
 		if (!raw_spin_trylock(&r->dirty_lock)) {
 			pl_wb_range(r, 0, r->size);
 			local_irq_restore(flags);
-			wmb();
+			pl_drain();
 			return r->size;
 		}
 	} else {
@@ -122,7 +134,8 @@ resource_size_t pl_region_flush(struct pl_region *r, bool atomic_ctx)
 	}
 	lo = r->dirty_lo;
 	hi = r->dirty_hi;
-	r->dirty_lo = r->dirty_hi = 0;
+	r->dirty_lo = 0;
+	r->dirty_hi = 0;
 	if (r->live_wmaps) {
 		mlo = r->map_lo;
 		mhi = r->map_hi;
@@ -136,7 +149,7 @@ resource_size_t pl_region_flush(struct pl_region *r, bool atomic_ctx)
 	 */
 	pl_wb_range(r, lo, hi);
 	pl_wb_range(r, mlo, mhi);
-	wmb();
+	pl_drain();
 	return (hi - lo) + (mhi - mlo);
 }
 
@@ -300,7 +313,7 @@ static int pl_fsync(struct file *file, loff_t start, loff_t end, int datasync)
 
 		pl_wb_range(r, round_down(start, L1_CACHE_BYTES), last + 1);
 	}
-	wmb();
+	pl_drain();
 	return 0;
 }
 
@@ -339,8 +352,10 @@ static void pl_vm_close(struct vm_area_struct *vma)
 	/* Lines it dirtied stay dirty after the unmap: keep them listed. */
 	pl_dirty_add(r, off, off + (vma->vm_end - vma->vm_start));
 	raw_spin_lock_irqsave(&r->dirty_lock, flags);
-	if (!WARN_ON_ONCE(!r->live_wmaps) && !--r->live_wmaps)
-		r->map_lo = r->map_hi = 0;
+	if (!WARN_ON_ONCE(!r->live_wmaps) && !--r->live_wmaps) {
+		r->map_lo = 0;
+		r->map_hi = 0;
+	}
 	raw_spin_unlock_irqrestore(&r->dirty_lock, flags);
 }
 
@@ -388,8 +403,6 @@ static int pl_mmap(struct file *file, struct vm_area_struct *vma)
 	vma->vm_flags &= ~VM_MAYEXEC;
 #endif
 	vma->vm_page_prot = pl_pgprot(r, vma->vm_page_prot);
-	vma->vm_private_data = r;
-	vma->vm_ops = &pl_vm_ops;
 
 	/* Sets VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP. */
 	ret = remap_pfn_range(vma, vma->vm_start,
@@ -397,6 +410,9 @@ static int pl_mmap(struct file *file, struct vm_area_struct *vma)
 			      vma->vm_end - vma->vm_start, vma->vm_page_prot);
 	if (ret)
 		return ret;
+	/* Only now: a failed mmap must not reach pl_vm_close. */
+	vma->vm_private_data = r;
+	vma->vm_ops = &pl_vm_ops;
 	pl_vm_open(vma);
 	return 0;
 }

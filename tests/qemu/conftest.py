@@ -17,3 +17,10 @@ def kit(tmp_path_factory):
         return qemu_harness.make_kit(tmp_path_factory.mktemp("kit"))
     except qemu_harness.KitError as e:
         pytest.fail(f"QEMU test prerequisites missing: {e}", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if qemu_harness.TIMINGS:
+        terminalreporter.section("QEMU timings")
+        for line in qemu_harness.TIMINGS:
+            terminalreporter.write_line(line)

@@ -46,6 +46,10 @@ GUEST_MODULES = ["virtio_pci", "9pnet_virtio", "9p"]
 DEFAULT_KROOT_BASE = Path(os.environ.get("PERSISTLOG_QEMU_CACHE", "/var/cache/persistlog-qemu"))
 
 
+# One line per machine booted this session, for the terminal summary.
+TIMINGS: list[str] = []
+
+
 class KitError(RuntimeError):
     """A prerequisite for the QEMU tests is missing."""
 
@@ -224,6 +228,7 @@ def make_kit(workdir: Path) -> Kit:
     ko = build_module(kver, workdir)
     build_s = time.monotonic() - t0
     initramfs = build_initramfs(kroot, kver, ko, workdir)
+    TIMINGS.append(f"persistlog.ko for {kver} built in {build_s:.1f}s")
     return Kit(kver, kroot, ko, initramfs, qemu, build_s)
 
 
@@ -236,6 +241,12 @@ class Run:
     wall_s: float
     boot_marks: list[tuple[int, float]]  # (boot number, host seconds since start)
     marks: list[tuple[str, float]]       # every "persistlog-test:" line, host seconds
+
+    def timing_line(self) -> str:
+        first = f"{self.boot_marks[0][1]:.1f}s" if self.boot_marks else "never"
+        return (f"{self.state.name}: {len(self.boot_marks)} boot(s) in {self.wall_s:.1f}s, "
+                f"QEMU start to first /init {first}, crash mark to next /init "
+                f"{self.reset_times() or '-'}")
 
     def reset_times(self) -> dict[str, float]:
         """Host seconds from each "crash X" mark to the next boot's /init."""
@@ -323,4 +334,6 @@ def run_machine(kit: Kit, state: Path, guest_sh: str, *, max_boots: int,
     wall = time.monotonic() - t0
     serial = "\n".join(lines)
     (state / "serial.log").write_text(serial)
-    return Run(state, serial, rc, wall, boot_marks, marks)
+    run = Run(state, serial, rc, wall, boot_marks, marks)
+    TIMINGS.append(run.timing_line())
+    return run

@@ -86,7 +86,7 @@ def test_pattern_survives_warm_reset(crash_run, boot, seed, written_as, how):
         f"after {how}: page at offset {got['read_first_bad']:#x} differs through read()")
 
 
-@pytest.mark.parametrize("how", ["panic", "reboot"])
+@pytest.mark.parametrize("how", ["panic", "restart"])
 def test_notifier_writes_back_dirty_lines(crash_run, how):
     # The writer mapped the whole region read-write, so all of it may be dirty.
     line = f"persistlog: persistlog0: {how}: wrote back {REGION_SIZE} bytes of cache lines"
@@ -148,8 +148,10 @@ case $BOOT in
    rmmod persistlog
    {refusals_script()}
    dmesg -c > /dev/null
-   load {REGIONS_PARAM} && echo loaded > $S/reload.rc
+   load {REGIONS_PARAM} mem_type=2 && echo loaded > $S/reload.rc
    dmesg > $S/reload.dmesg
+   # Dirty-range tracking: only what write() touched is written back at power-off.
+   host $PY -c "import os; fd = os.open('{DEV}', os.O_WRONLY); os.pwrite(fd, bytes(range(256)) * 16, 8192)"
    mark done; poweroff -f ;;
 esac
 """
@@ -157,7 +159,8 @@ esac
 
 @pytest.fixture(scope="module")
 def cold_run(kit, tmp_path_factory):
-    run = run_machine(kit, tmp_path_factory.mktemp("cold-limits"), COLD_AND_LIMITS, max_boots=1)
+    run = run_machine(kit, tmp_path_factory.mktemp("cold-limits"), COLD_AND_LIMITS, max_boots=1,
+                      append_extra="loglevel=6")
     assert run.returncode == 0, f"QEMU exit {run.returncode}:\n{run.tail()}"
     return run
 
@@ -218,6 +221,11 @@ def test_module_refuses(kit, cold_run, name):
 def test_module_loads_after_refusals(cold_run):
     # Each refused load must have released what it claimed.
     assert cold_run.file("reload.rc").strip() == "loaded", cold_run.file("reload.dmesg")
+
+
+def test_power_off_writes_back_only_what_write_touched(cold_run):
+    line = "persistlog: persistlog0: power-off: wrote back 4096 bytes of cache lines"
+    assert line in cold_run.serial, cold_run.tail()
 
 
 def test_bench_every_mem_type(cold_run, record_property):
