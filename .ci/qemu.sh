@@ -29,6 +29,35 @@ if [ ! -f "$KROOT/boot/vmlinuz-$KVER" ] || [ ! -f "$KROOT/lib/modules/$KVER/modu
     rm -rf "$KROOT" "$tmp"
     mv "$KROOT.new" "$KROOT"
 fi
+# The device-tree test boots Debian's arm64 kernel of the same version under
+# qemu-system-aarch64 with a module cross-built against its headers.
+# PERSISTLOG_QEMU_ARM64=0 leaves it out (the test then reports a skip).
+if [ "${PERSISTLOG_QEMU_ARM64:-1}" != 0 ]; then
+    AKVER=${KVER%-amd64}-arm64
+    AROOT=$CACHE/arm64-$AKVER
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        dpkg --add-architecture arm64
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+    fi
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+        qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler >/dev/null
+    if [ ! -f "$AROOT/boot/vmlinuz-$AKVER" ] || [ ! -x "$AROOT/bin/busybox" ]; then
+        tmp=$(mktemp -d)
+        (cd "$tmp" && apt-get -o DPkg::Lock::Timeout=600 download -qq \
+            "linux-image-$AKVER" "linux-headers-$AKVER" busybox-static:arm64)
+        rm -rf "$AROOT.new"
+        for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$AROOT.new"; done
+        # The headers' scripts/ points at ../../lib/linux-kbuild-X: use the
+        # host's (amd64) kbuild tools, which cross-build fine.
+        kbuild=$(readlink "$AROOT.new/usr/src/linux-headers-$AKVER/scripts" | sed -n 's|.*lib/\(linux-kbuild-[^/]*\)/scripts|\1|p')
+        mkdir -p "$AROOT.new/usr/lib"
+        ln -sfn "/usr/lib/$kbuild" "$AROOT.new/usr/lib/$kbuild"
+        rm -rf "$AROOT" "$tmp"
+        mv "$AROOT.new" "$AROOT"
+    fi
+    export PERSISTLOG_QEMU_ARM64_ROOT=$AROOT
+fi
+
 echo "QEMU suite: kernel $KVER from $KROOT, $(nproc) CPUs, $(qemu-system-x86_64 --version | head -1)"
 
 export PERSISTLOG_KVER=$KVER PERSISTLOG_QEMU_KROOT=$KROOT

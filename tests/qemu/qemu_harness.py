@@ -315,6 +315,11 @@ def run_machine(kit: Kit, state: Path, guest_sh: str, *, max_boots: int,
         "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
         "-virtfs", f"local,path={state},mount_tag=state,security_model=none,multidevs=remap",
     ]
+    return run_argv(argv, state)
+
+
+def run_argv(argv: list[str], state: Path) -> Run:
+    """Run one QEMU process to its end, timing the guest's marks on the console."""
     t0 = time.monotonic()
     boot_marks: list[tuple[int, float]] = []
     marks: list[tuple[str, float]] = []
