@@ -430,6 +430,9 @@ def _open_locked(mapping, create, force):
                 raise NotARegion(f"{name} holds something that is not a persistlog region; "
                                  "format it with --force to overwrite it")
             outcome = _binding.MISSING  # a device after a cold boot holds noise
+        if outcome == _binding.MISSING and scan.n:
+            # a zeroed header page over records: recover them; formatting would erase them
+            outcome, reason = _binding.INVALID, "header page all zero"
         if outcome == _binding.MISSING:
             ring.outcome = "missing"
             if not create:
