@@ -63,6 +63,22 @@ def _raw_registrar(region, boot_hex, start, out):
     view.release()
 
 
+def _race(n, target, *args):
+    """Start *n* processes running target(*args, start, out) at one instant;
+    returns what each put on *out*."""
+    ctx = mp.get_context("fork")
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args, start, out)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    start.set()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    return results
+
+
 def _table_entries(region, boot_id):
     with persistlog.open(region, readonly=True) as ring:
         return [b for b in ring._view.boots() if b[0] == parse_boot_id(boot_id)]
@@ -72,15 +88,7 @@ def test_new_boot_is_registered_exactly_once_by_concurrent_openers(region, boot_
     with persistlog.open(region, size=1 << 20) as ring:
         ring.append("first boot")
     new = boot_env()
-    ctx = mp.get_context("fork")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_opener, args=(region, start, out)) for _ in range(16)]
-    for p in procs:
-        p.start()
-    start.set()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    _race(16, _opener, region)
     assert len(_table_entries(region, new)) == 1
 
 
@@ -89,16 +97,6 @@ def test_boot_claim_protocol_alone_has_one_winner(region, boot_env):
         pass
     for _ in range(5):
         boot = uuid.uuid4()
-        ctx = mp.get_context("fork")
-        start, out = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=_raw_registrar, args=(region, boot.hex, start, out))
-                 for _ in range(12)]
-        for p in procs:
-            p.start()
-        start.set()
-        for p in procs:
-            p.join(60)
-            assert p.exitcode == 0
-        started = [out.get() for _ in procs]
+        started = _race(12, _raw_registrar, region, boot.hex)
         assert started.count(True) == 1, "exactly one process starts the boot"
         assert len(_table_entries(region, str(boot))) == 1
