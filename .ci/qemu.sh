@@ -22,7 +22,7 @@ CACHE=${PERSISTLOG_QEMU_CACHE:-/var/cache/persistlog-qemu}
 KROOT=$CACHE/kroot-$KVER
 if [ ! -f "$KROOT/boot/vmlinuz-$KVER" ] || [ ! -f "$KROOT/lib/modules/$KVER/modules.dep" ]; then
     tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get -o DPkg::Lock::Timeout=600 download -qq "linux-image-$KVER")
+    (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -qq "linux-image-$KVER")
     rm -rf "$KROOT.new"
     dpkg-deb -x "$tmp"/linux-image-"$KVER"_*.deb "$KROOT.new"
     depmod -b "$KROOT.new" "$KVER"
@@ -43,7 +43,7 @@ if [ "${PERSISTLOG_QEMU_ARM64:-1}" != 0 ]; then
         qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler >/dev/null
     if [ ! -f "$AROOT/boot/vmlinuz-$AKVER" ] || [ ! -x "$AROOT/bin/busybox" ]; then
         tmp=$(mktemp -d)
-        (cd "$tmp" && apt-get -o DPkg::Lock::Timeout=600 download -qq \
+        (cd "$tmp" && apt-get -o APT::Sandbox::User=root download -qq \
             "linux-image-$AKVER" "linux-headers-$AKVER" busybox-static:arm64)
         rm -rf "$AROOT.new"
         for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$AROOT.new"; done
