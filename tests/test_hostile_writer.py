@@ -2,7 +2,7 @@
 process scribbles random bytes at random offsets of the region (header page
 included) and forges records with right checksums.  The reader (the API), the
 CLI and the daemon keep working: no crash, no hang (every run has a timeout),
-memory bounded (each process's peak RSS is measured with wait4 and compared
+memory bounded (each process's peak RSS, VmHWM at exit, is compared
 with the same command on an undamaged region), and every honest record they
 show is exactly what its writer wrote."""
 import json
@@ -78,42 +78,42 @@ print(json.dumps({"outcome": ring.outcome, "records": [[r.seq, r.message] for r 
 """
 
 
-def _run(argv, timeout, env=None):
-    """Run argv; returns (returncode, stdout, stderr, peak RSS in KiB) measured with wait4."""
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + timeout
-    out, err = [], []
-    import threading
+# Runs a module or a script and prints its peak RSS at exit.  VmHWM of the process's own
+# memory after exec: wait4's ru_maxrss would also count the pytest process it was forked from.
+PEAK = r"""
+import atexit, runpy, sys
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write("PEAK_RSS_KIB=%s\n" % line.split()[1])
+atexit.register(peak)
+kind, target, sys.argv = sys.argv[1], sys.argv[2], sys.argv[2:]
+if kind == "-m":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    runpy.run_path(target, run_name="__main__")
+"""
 
-    def pump(stream, into):
-        into.append(stream.read())
-    threads = [threading.Thread(target=pump, args=(p.stdout, out)),
-               threading.Thread(target=pump, args=(p.stderr, err))]
-    for t in threads:
-        t.start()
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            p.kill()
-            pid, status, ru = os.wait4(p.pid, 0)
-            for t in threads:
-                t.join()
-            raise AssertionError(f"{argv[1:4]} hung: killed after {timeout} s")
-        time.sleep(0.01)
-    for t in threads:
-        t.join()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, out[0].decode(errors="replace"), err[0].decode(errors="replace"), \
-        ru.ru_maxrss
+
+def _run(argv, timeout):
+    """Run argv (a _commands entry); returns (returncode, stdout, stderr, peak RSS in KiB)."""
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{argv[3:]} hung: killed after {timeout} s") from None
+    m = re.search(r"^PEAK_RSS_KIB=(\d+)$", p.stderr, re.M)
+    assert m, f"{argv[3:]} exited {p.returncode} without reaching exit:\n{p.stderr[-3000:]}"
+    return p.returncode, p.stdout, p.stderr, int(m.group(1))
 
 
 def _commands(region):
-    py = sys.executable
-    cli = [py, "-m", "persistlog", "--region", region]
+    py = [sys.executable, "-c", PEAK]
+    cli = py + ["-m", "persistlog", "--region", region]
+    reader = os.path.join(os.path.dirname(region), "reader.py")
+    with open(reader, "w") as f:
+        f.write(READER)
     return {
-        "api": [py, "-c", READER, region],
+        "api": py + ["-p", reader, region],
         "dump-json": cli + ["dump", "--all", "-o", "json"],
         "dump-short": cli + ["dump", "--all"],
         "stat": cli + ["stat", "-o", "json"],
@@ -236,3 +236,35 @@ def test_daemon_drains_a_region_under_attack(tmp_path, c_writer, journald):
         assert e["MESSAGE"] == f"earlier boot {e['N']}", "an honest record arrived damaged"
     print(f"\ndaemon: {runs} drains under attack, exit 0 each; {len(honest)} honest records "
           f"of 3000 reached the journal intact")
+
+
+def test_memory_stays_linear_in_the_region_size_for_the_densest_region(tmp_path, boot_env):
+    """The most a writer can make a reader hold: a region packed with the smallest records
+    (64 bytes, no payload), every other one from a boot of its own.  Peak RSS of the CLI and
+    of a reader that lists every record grows by at most 32 bytes per byte of region over an
+    empty region of the same size (about 15 measured: a Record, its dict and a Boot each)."""
+    size = 4 << 20
+    empty, dense = str(tmp_path / "empty"), str(tmp_path / "dense")
+    for path in (empty, dense):
+        with persistlog.open(path, size=size):
+            pass
+    with open(dense, "r+b") as f:
+        img = bytearray(f.read())
+        n = 0
+        for off in range(4096, size - 63, 64):
+            boot = struct.pack("<QQ", n, 1) if n % 2 else bytes(16)
+            body = struct.pack("<IQQQ16sII", 64, n + 1, n, n, boot, 1, 1)
+            img[off:off + 64] = b"LOGRCMTD" + struct.pack("<I", _binding.crc32c(body)) + body
+            n += 1
+        f.seek(0)
+        f.write(img)
+    figures = []
+    for name in ("dump-json", "stat", "list-boots", "api"):
+        _rc, _o, _e, base = _run(_commands(empty)[name], 120)
+        rc, out, err, rss = _run(_commands(dense)[name], 300)
+        assert rc == 0 and "Traceback" not in err, f"{name}: {err[-2000:]}"
+        assert rss - base <= 32 * size // 1024, f"{name}: {rss} KiB for {size >> 20} MiB"
+        figures.append(f"{name} {rss} KiB (empty region {base} KiB, "
+                       f"{(rss - base) * 1024 / size:.1f} bytes per region byte)")
+    print(f"\ndensest {size >> 20} MiB region, {n} records of {n // 2 + 1} boots: peak RSS "
+          + ", ".join(figures))
