@@ -83,7 +83,7 @@ def python_figures(plan, tmp):
         out = subprocess.run([sys.executable, *args], cwd=ROOT, check=True,
                              capture_output=True, text=True).stdout
         res = json.loads(out)
-        res["journald_note"] = f"systemd.journal.send not measured: {why}"
+        res["journald_note"] = f"systemd.journal not measured: {why}"
         return res
     with Journald(Path(tmp) / "journald") as j:
         out = j.run([sys.executable, *args, "--journal", str(j.proc.pid)], cwd=str(ROOT),
@@ -94,7 +94,7 @@ def python_figures(plan, tmp):
 def c_figures(plan):
     binary, why = cbench.build()
     if binary is None:
-        return {"note": f"C figures not measured: {why}"}
+        return {"note": f"not measured: {why}"}
     rows = []
 
     def run(kind, size, writers, total):
@@ -119,7 +119,7 @@ def c_figures(plan):
 def scan_figures(plan):
     binary, why = cbench.build()
     if binary is None:
-        return {"note": f"scan not measured: {why}"}
+        return {"note": f"not measured: {why}"}
     out = []
     for mib, runs in plan["scans"]:
         log(f"  scan of a full {mib} MiB region")
@@ -133,7 +133,7 @@ def scan_figures(plan):
 def drain_figures(plan):
     Journald, why = journald_or_reason()
     if Journald is None:
-        return {"note": f"drain not measured: {why}"}
+        return {"note": f"not measured: {why}"}
     n, runs = plan["drain"]
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "drain.py"), str(n),
                            "--runs", str(runs)], cwd=ROOT, capture_output=True, text=True)
