@@ -210,6 +210,7 @@ static int cmd_append(int argc, char **argv)
 			 r ? ", " : "", wall);
 	}
 	printf("], \"wall_ns\": [%s]}\n", walls);
+	free(payload);
 	return 0;
 }
 
@@ -253,6 +254,7 @@ static int cmd_scan(int argc, char **argv)
 	}
 	printf("], \"records\": %llu}\n", (unsigned long long)n);
 	munmap(base, size);
+	free(payload);
 	return 0;
 }
 
