@@ -1,9 +1,9 @@
 """Runs inside the QEMU guest (chroot into the host root): append records
 through the real persistlog package and acknowledge each one.
 
-    guest_ring.py writer DEV BOOT W COUNT ACKFILE
+    guest_ring.py writer DEV BOOT W COUNT ACKFILE PAUSE_MS
 
-appends COUNT records as writer W of boot BOOT through
+appends COUNT records, PAUSE_MS apart, as writer W of boot BOOT through
 ``persistlog.open(DEV)``; after each ``append()`` returns, one JSON line
 ``{"w": W, "i": I, "seq": SEQ}`` goes to ACKFILE (line-buffered on the 9p
 state share, so the host has it before the guest can crash).  The host
@@ -44,8 +44,9 @@ def expected_cli(boot, k: int) -> dict:
             "identifier": "cli", "fields": {}}
 
 
-def writer(dev: str, boot: int, w: int, count: int, ackfile: str) -> int:
+def writer(dev: str, boot: int, w: int, count: int, ackfile: str, pause_ms: int) -> int:
     import os
+    import time
 
     import persistlog
 
@@ -57,6 +58,7 @@ def writer(dev: str, boot: int, w: int, count: int, ackfile: str) -> int:
             seq = ring.append(rec["message"], priority=rec["priority"],
                               identifier=rec["identifier"], **rec["fields"])
             ack.write(json.dumps({"w": w, "i": i, "seq": seq}) + "\n")
+            time.sleep(pause_ms / 1000)
     return 0
 
 
@@ -64,7 +66,7 @@ def main(argv: list) -> int:
     cmd, dev, *rest = argv
     if cmd == "writer":
         boot, w, count = (int(x) for x in rest[:3])
-        return writer(dev, boot, w, count, rest[3])
+        return writer(dev, boot, w, count, rest[3], int(rest[4]))
     raise SystemExit(f"unknown command {cmd}")
 
 

@@ -26,7 +26,11 @@ pytestmark = pytest.mark.qemu
 
 DEV = "/dev/persistlog0"
 WRITERS = 3
-COUNT = 200          # per writer and boot: 3 boots fit the 1 MiB region
+# Writers pause between appends so that all three are still appending when
+# the boot ends: COUNT is never reached (the crash comes once each has
+# ACKS_BEFORE_CRASH), and what they do write in three boots fits 1 MiB.
+COUNT = 2000
+PAUSE_MS = 20
 ACKS_BEFORE_CRASH = 20
 CLI_RECORDS = 2
 ENDINGS = {1: "panic", 2: "sysrq-b", 3: "reboot"}
@@ -54,7 +58,7 @@ fi
 mark append
 {cli}
 for w in {writers}; do
-    host $PY $REPO/tests/qemu/guest_ring.py writer {DEV} $BOOT $w {COUNT} /tmp/state/acked-$BOOT-$w.jsonl &
+    host $PY $REPO/tests/qemu/guest_ring.py writer {DEV} $BOOT $w {COUNT} /tmp/state/acked-$BOOT-$w.jsonl {PAUSE_MS} &
 done
 for w in {writers}; do
     n=0
@@ -149,6 +153,12 @@ def test_previous_boot_has_every_acknowledged_record(ring_run, crashed):
         assert indices == list(range(len(indices))), f"writer {w}: gaps or reordering in {indices}"
         assert len(acks) <= len(got) <= len(acks) + 1, (
             f"after {how}: writer {w} has {len(got)} records for {len(acks)} acknowledged")
+
+
+@pytest.mark.parametrize("crashed", [1, 2, 3], ids=lambda b: ENDINGS[b])
+def test_boot_ended_while_every_writer_was_appending(ring_run, crashed):
+    counts = {w: len(a) for w, a in acked(ring_run, crashed).items()}
+    assert all(ACKS_BEFORE_CRASH <= n < COUNT for n in counts.values()), counts
 
 
 def test_each_boot_has_its_own_id(ring_run):
