@@ -70,6 +70,7 @@ def forge(body, hostile_times):
     while i + 4 <= len(body):
         boot, delta, plen = body[i], body[i + 1], struct.unpack_from("<H", body, i + 2)[0] % 2048
         i += 4
+        seq %= 1 << 64
         rt, mono = (1_700_000_000_000_000_000 + seq) % (1 << 64), seq
         if hostile_times and i + 16 <= len(body):
             rt, mono = struct.unpack_from("<QQ", body, i)
