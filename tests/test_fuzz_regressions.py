@@ -20,6 +20,12 @@ sys.path.insert(0, str(ROOT / "fuzz"))
 import fuzz_python  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _boot_id_restored(monkeypatch):
+    """The code under test sets $PERSISTLOG_BOOT_ID; put it back afterwards."""
+    monkeypatch.setenv("PERSISTLOG_BOOT_ID", str(uuid.UUID(int=0xF1)))
+
+
 def _inputs(target):
     return sorted(p for p in (CORPUS / target).iterdir() if p.is_file())
 

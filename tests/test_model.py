@@ -26,6 +26,12 @@ DATA = (SIZE - _binding.HEADER_SIZE) & ~7
 MAX_RECORD = min(DATA // 4, _binding.MAX_RECORD_CAP) & ~7
 
 
+@pytest.fixture(autouse=True)
+def _boot_id_restored(monkeypatch):
+    """The code under test sets $PERSISTLOG_BOOT_ID; put it back afterwards."""
+    monkeypatch.setenv("PERSISTLOG_BOOT_ID", str(uuid.UUID(int=0xF1)))
+
+
 def _stride(payload_len):
     return (_binding.REC_HDR_SIZE + payload_len + 7) & ~7
 
