@@ -68,12 +68,18 @@ class View:
         if rc < 0:
             _raise(rc, "format")
 
-    def attach(self, boot_id):
-        """Make the process-local ring view used by append()."""
+    def attach(self, boot_id, write_combining=False):
+        """Make the process-local ring view used by append().
+
+        *write_combining*: the mapping may be write-combining (a device such
+        as /dev/persistlog0), so commits are fenced (_ring.c, [F1]).
+        """
         ring = ffi.new("struct plr_ring *")
         rc = lib.plr_attach(ring, self.base, self.size, boot_id)
         if rc < 0:
             _raise(rc, "attach")
+        if write_combining:
+            ring.flags |= lib.PLR_RING_WC
         self.ring = ring
         return ring.data_size, ring.max_record
 

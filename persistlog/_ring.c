@@ -90,6 +90,13 @@
  *        the entry's fields.  Pairs with [B2].
  *   [B2] plr_boot_register(), plr_boots(): load-acquire of entry state
  *        before the entry's fields are read.
+ *   [F1] On x86 a write-combining mapping (the kernel module's default,
+ *        like ramoops') does not keep stores in order, and a release store
+ *        is a plain mov: with PLR_RING_WC set, an sfence goes before [W1]
+ *        and [B1] so they still pair with [R1] and [B2], and one after [W1]
+ *        drains the write-combining buffers, so a record whose append has
+ *        returned is in memory when the machine resets.  Write-back and
+ *        uncached mappings need neither.
  *   head and next_seq are updated with relaxed read-modify-writes: they
  *   only hand out disjoint space and distinct seqs, and no reader relies on
  *   them (they are hints for statistics and for rebuilding a header).
@@ -530,6 +537,7 @@ int plr_attach(struct plr_ring *r, uint8_t *base, uint64_t map_size,
 	r->data_size = h->data_size;
 	r->max_record = h->max_record;
 	r->boot_no = 0;
+	r->flags = 0;
 	memcpy(r->boot_id, boot_id, PLR_BOOT_ID_SIZE);
 	return 0;
 }
@@ -542,16 +550,30 @@ static inline struct plr_boot_entry *boot_entry(uint8_t *base, uint64_t no)
 	return (void *)(base + BOOT_TABLE_OFF + ((no - 1) % PLR_BOOT_SLOTS) * 64);
 }
 
+/* [F1] order (and drain) stores to a write-combining mapping */
+static inline void wc_fence(uint32_t flags)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (flags & PLR_RING_WC)
+		__builtin_ia32_sfence();
+#else
+	(void)flags;
+#endif
+}
+
 static void fill_boot_entry(struct plr_boot_entry *e, const uint8_t *id,
-			    uint64_t no, uint64_t first_seq, uint64_t rt)
+			    uint64_t no, uint64_t first_seq, uint64_t rt,
+			    uint32_t flags)
 {
 	memcpy(e->boot_id, id, PLR_BOOT_ID_SIZE);
 	e->boot_no = no;
 	e->first_seq = first_seq;
 	e->realtime_ns = rt;
 	e->crc = plr_crc32c(0, e, BOOT_CRC_LEN);
+	wc_fence(flags);
 	/* [B1] fields before READY; pairs with [B2] */
 	__atomic_store_n(&e->state, BOOT_READY, __ATOMIC_RELEASE);
+	wc_fence(flags);
 }
 
 /*
@@ -586,7 +608,7 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 				/* the winner died before finishing: finish for it */
 				fill_boot_entry(e, r->boot_id, no,
 						__atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),
-						realtime_ns);
+						realtime_ns, r->flags);
 				r->boot_no = (uint32_t)no;
 				return 0;
 			}
@@ -610,7 +632,7 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 			__atomic_store_n(&e->state, BOOT_CLAIMED, __ATOMIC_RELAXED);
 			fill_boot_entry(e, r->boot_id, next,
 					__atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),
-					realtime_ns);
+					realtime_ns, r->flags);
 			r->boot_no = (uint32_t)next;
 			return 1;
 		}
@@ -755,9 +777,11 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	memcpy(dst, &rec, sizeof(rec));
 	crc = ~copy_crc32c_raw(crc, dst + PLR_REC_HDR_SIZE, payload, len);
 	memcpy(dst + REC_CRC_OFF, &crc, sizeof(crc));
+	wc_fence(r->flags);
 	/* [W1] header, payload and crc before COMMITTED; pairs with [R1] */
 	__atomic_store_n(&((struct plr_rec *)dst)->commit, REC_COMMITTED,
 			 __ATOMIC_RELEASE);
+	wc_fence(r->flags);
 	return (int64_t)(rec.seq & INT64_MAX);
 }
 
@@ -1127,7 +1151,7 @@ int plr_rebuild(uint8_t *base, uint64_t map_size, uint64_t data_size,
 				break;
 			}
 		fill_boot_entry(boot_entry(base, no), s->boot_ids + b * 16, no,
-				first_seq, rt);
+				first_seq, rt, PLR_RING_WC);
 		h->boot_word = no << 32 | plr_crc32c(0, s->boot_ids + b * 16, 16);
 	}
 	write_geometry(h, data_size, clock_ns(CLOCK_REALTIME), PLR_FLAG_REBUILT);

@@ -22,6 +22,7 @@
 #define PLR_MIN_DATA_SIZE	(60u * 1024u)	/* smallest data area */
 #define PLR_MAX_RECORD_CAP	(256u * 1024u)	/* largest record, any region */
 #define PLR_FLAG_REBUILT	1u	/* header rebuilt from a scan, not trusted */
+#define PLR_RING_WC		1u	/* mapping may be write-combining: fence stores */
 
 /* Return codes: 0 or a positive outcome on success, a negative PLR_E* on error. */
 enum plr_err {
@@ -60,6 +61,7 @@ struct plr_ring {
 	uint32_t max_record;	/* largest record including its header, bytes */
 	uint32_t boot_no;	/* our boot's number in this region, 0 if unregistered */
 	uint8_t boot_id[16];	/* our boot ID, stamped into every record */
+	uint32_t flags;		/* PLR_RING_*, set by the caller after plr_attach() */
 };
 
 /* One validated record found by a scan; payload bytes live in plr_scan.buf. */

@@ -90,7 +90,8 @@ class Ring:
     # -- opening -----------------------------------------------------------
 
     def _attach(self):
-        self._data_size, self._max_record = self._view.attach(self._boot_raw)
+        self._data_size, self._max_record = self._view.attach(
+            self._boot_raw, write_combining=not self._map.is_file)
         self._trusted = not (self._view.header_flags() & _binding.FLAG_REBUILT)
         if self.writable:
             self._view.register_boot(time.time_ns(), BOOT_SPIN_NS)

@@ -39,6 +39,7 @@ def test_reopen_is_valid_and_seq_continues(region, boot_env):
     with persistlog.open(region) as ring:
         assert ring.outcome == "valid"
         assert ring.append("b") == 2
+        assert ring._view.ring.flags == 0  # a file is write-back: no fences
 
 
 def test_record_too_large_writes_nothing(region, boot_env):
@@ -213,6 +214,7 @@ def test_device_backend_sizes_by_seek_or_by_argument(boot_env):
         persistlog.open("/dev/zero")
     with persistlog.open("/dev/zero", size=1 << 20) as ring:
         assert ring.outcome == "missing"
+        assert ring._view.ring.flags & _binding.lib.PLR_RING_WC  # devices fence commits
         assert ring.append("on a device") == 1
         assert [r.message for r in ring.records()] == ["on a device"]
 
