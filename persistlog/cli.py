@@ -96,6 +96,19 @@ def _stamp(ns, iso):
     return dt.strftime("%b %d %H:%M:%S")
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7f) if c not in (9, 10)}
+
+
+def _printable(text, indent=None):
+    """Escape control characters (a terminal escape sequence in a message is
+    shown, not obeyed); with *indent*, continuation lines are indented as
+    journalctl indents them, so a newline cannot forge a record line."""
+    text = text.translate(_CONTROL)
+    if indent is not None:
+        text = text.replace("\n", "\n" + " " * indent)
+    return text
+
+
 def format_record(rec, output):
     """Return *rec* rendered in *output* (short, short-iso, json, cat) as a str,
     or msgpack as bytes."""
@@ -105,9 +118,10 @@ def format_record(rec, output):
     if output == "msgpack":
         return msgpack.packb(rec.to_dict(), use_bin_type=True)
     if output == "cat":
-        return rec.message
-    ident = rec.identifier or "unknown"
-    return f"{_stamp(rec.realtime_ns, output == 'short-iso')} {ident}[{rec.pid}]: {rec.message}"
+        return _printable(rec.message)
+    prefix = f"{_stamp(rec.realtime_ns, output == 'short-iso')} " \
+             f"{_printable(rec.identifier or 'unknown')}[{rec.pid}]: "
+    return prefix + _printable(rec.message, indent=len(prefix))
 
 
 class Printer:

@@ -180,3 +180,19 @@ def test_damaged_region_is_recovered_by_the_cli(cli, region):
     assert any(n.startswith("ring.damaged-") for n in os.listdir(os.path.dirname(region)))
     r = cli("dump", "--previous-boot", "-o", "cat", region=region, boot_id=BOOT_B)
     assert r.stdout.split() == [f"r{i}" for i in range(20)]
+
+
+def test_terminal_escapes_in_messages_are_shown_not_obeyed(cli, region, boot_env):
+    import persistlog
+    boot_env(BOOT_A)
+    env = dict(os.environ)
+    with persistlog.open(region) as ring:
+        ring.append("red \x1b[31malert\x07\nNov 21 00:00:00 forged[1]: line", identifier="e\x1b")
+    out = cli("dump", region=region, env=env).stdout
+    assert "\x1b" not in out and "\x07" not in out
+    assert "red \\x1b[31malert\\x07" in out and "e\\x1b[" in out
+    first, second = out.splitlines()
+    assert second.startswith(" " * 20) and second.strip().startswith("Nov 21 00:00:00 forged")
+    assert cli("dump", "-o", "cat", region=region, env=env).stdout.count("\x1b") == 0
+    raw = json.loads(cli("dump", "-o", "json", region=region, env=env).stdout)
+    assert raw["message"].startswith("red \x1b[31m")  # JSON keeps the bytes, escaped by JSON
