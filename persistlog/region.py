@@ -195,11 +195,7 @@ def open_mapping(region, *, size=None, create=True, writable=True):
         elif target.path == "/dev/mem":
             mapped = target.size
         elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            try:
-                mapped = os.lseek(fd, 0, os.SEEK_END)
-            except OSError:
-                mapped = 0
-            mapped = mapped or size or 0
+            mapped = _device_size(fd, st) or size or 0
             if not mapped:
                 raise RegionUnavailable(
                     f"cannot tell the size of {target.name}; give a size")
@@ -216,6 +212,25 @@ def open_mapping(region, *, size=None, create=True, writable=True):
         os.close(fd)
         raise RegionUnavailable(f"{target.name} is smaller than a page")
     return Mapping(target, fd, mapped, is_file, writable)
+
+
+def _device_size(fd, st):
+    """Bytes in a device: lseek(SEEK_END) (our module, block devices such as
+    /dev/pmem0), else the ``size`` attribute in sysfs (a devdax device,
+    Documentation/ABI/testing/sysfs-bus-dax); 0 if neither tells."""
+    try:
+        n = os.lseek(fd, 0, os.SEEK_END)
+        if n > 0:
+            return n
+    except OSError:
+        pass
+    if not stat.S_ISCHR(st.st_mode):
+        return 0  # a block device's sysfs size counts 512-byte sectors, and lseek works
+    try:
+        with open(f"/sys/dev/char/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}/size") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 0
 
 
 def _create_file(path):
