@@ -24,8 +24,6 @@ from .region import default_region, keep_copy, open_mapping
 #: boot before it finishes the entry itself (that one may have died), ns.
 BOOT_SPIN_NS = 200_000_000
 
-OUTCOMES = ("missing", "valid", "invalid")
-
 
 class RegionRecovered(UserWarning):
     """Warned when a region's header was damaged and its records were recovered by a scan."""
@@ -217,9 +215,7 @@ class Ring:
         boots, base = self._boot_list(scan or self._scan())
         index = boot - 1 if boot > 0 else base + boot
         if not 0 <= index < len(boots):
-            raise BootNotFound(f"no boot {boot:+d} in {self.path} "
-                               f"({len(boots)} boot(s) known)" if boot < 0 else
-                               f"no boot {boot} in {self.path} ({len(boots)} boot(s) known)")
+            raise BootNotFound(f"no boot {boot} in {self.path} ({len(boots)} boot(s) known)")
         return boots[index].boot_id
 
     def records(self, boot=None, since_seq=None):

@@ -161,7 +161,7 @@ def test_damaged_header_recovers_records_and_keeps_a_copy(region, boot_env, tmp_
 
 def test_stats_counts_overwritten_and_lost(region, boot_env):
     with persistlog.open(region, size=68 * 1024) as ring:
-        for i in range(3000):
+        for _ in range(3000):
             ring.append("x" * 50)
         st = ring.stats()
     assert st["last_seq"] == 3000 and st["records"] == st["last_seq"] - st["first_seq"] + 1

@@ -37,7 +37,7 @@ def test_writers_killed_at_random_instants_lose_nothing_acknowledged(region, boo
     boot = os.environ["PERSISTLOG_BOOT_ID"]
     with persistlog.open(region, size=64 << 20):
         pass
-    kills = torn_total = lost_total = acked_total = 0
+    kills = lost_total = acked_total = 0
     last_seq = 0
     w_next = 0
     for _ in range(ROUNDS):
