@@ -105,10 +105,10 @@ def build_module(kver: str, outdir: Path) -> Path:
     return ko
 
 
-def module_chain(kroot: Path, kver: str) -> list[Path]:
-    """The Debian modules the guest needs for 9p, dependencies first, once each."""
+def module_chain(kroot: Path, kver: str, modules: list[str] = GUEST_MODULES) -> list[Path]:
+    """The Debian modules the guest needs for 9p (or *modules*), dependencies first, once each."""
     seen: list[Path] = []
-    for mod in GUEST_MODULES:
+    for mod in modules:
         res = subprocess.run(["modprobe", "-d", str(kroot), "-S", kver, "--show-depends", mod],
                              capture_output=True, text=True, check=True)
         for line in res.stdout.splitlines():
@@ -169,8 +169,14 @@ poweroff -f
 """
 
 
-def build_initramfs(kroot: Path, kver: str, ko: Path, out: Path) -> Path:
-    """busybox + /init + persistlog.ko + the 9p modules, as a gzipped cpio."""
+def build_initramfs(kroot: Path, kver: str, ko: Path, out: Path,
+                    extra_modules: list[str] = ()) -> Path:
+    """busybox + /init + persistlog.ko + the 9p modules, as a gzipped cpio.
+
+    *extra_modules* (Debian module names, e.g. nd_e820) are packed with their
+    dependencies but not loaded by /init: ``/extra.order`` lists them,
+    dependencies first, for the test's script to insmod.
+    """
     busybox = Path("/bin/busybox")
     if not busybox.is_file():
         raise KitError("/bin/busybox missing: apt-get install busybox-static")
@@ -189,6 +195,13 @@ def build_initramfs(kroot: Path, kver: str, ko: Path, out: Path) -> Path:
         name = unpack_module(path, root / "lib/modules")
         order.append(name)
     (root / "modules.order").write_text("\n".join(order) + "\n")
+    if extra_modules:
+        extra = []
+        for path in module_chain(kroot, kver, list(extra_modules)):
+            name = unpack_module(path, root / "lib/modules")
+            if name not in order and name not in extra:
+                extra.append(name)
+        (root / "extra.order").write_text("\n".join(extra) + "\n")
     shutil.copy2(ko, root / "persistlog.ko")
 
     files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
