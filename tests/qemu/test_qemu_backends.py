@@ -45,8 +45,8 @@ PMEM = "/dev/pmem0"
 BACKENDS = {"devmem": DEVMEM, "pmem": PMEM}
 PMEM_MODULES = ["nd_e820", "nd_pmem"]
 
-WRITERS = 2
-CLI_RECORDS = 2          # one per `persistlog append` process, run side by side
+WRITERS = 1          # per backend, through persistlog.open()
+CLI_RECORDS = 2      # one per `persistlog append` process, run side by side
 COUNT = 2000             # never reached: the reset comes first
 PAUSE_MS = 20
 ACKS_BEFORE_CRASH = 10
