@@ -113,14 +113,17 @@ class Mapping:
         mm (mmap.mmap): the shared mapping, *size* bytes.
         size (int): bytes mapped.
         is_file (bool): a regular file (False for devices).
+        is_block (bool): a block device (such as /dev/pmem0): its mapping is
+            page cache, which must be written back (msync) to reach the device.
         writable (bool): mapped read-write.
     """
 
-    def __init__(self, target, fd, size, is_file, writable):
+    def __init__(self, target, fd, size, is_file, writable, is_block=False):
         self.target = target
         self.fd = fd
         self.size = size
         self.is_file = is_file
+        self.is_block = is_block
         self.writable = writable
         prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
         try:
@@ -211,7 +214,7 @@ def open_mapping(region, *, size=None, create=True, writable=True):
     if mapped <= 0:
         os.close(fd)
         raise RegionUnavailable(f"{target.name} is smaller than a page")
-    return Mapping(target, fd, mapped, is_file, writable)
+    return Mapping(target, fd, mapped, is_file, writable, is_block=stat.S_ISBLK(st.st_mode))
 
 
 def _device_size(fd, st):

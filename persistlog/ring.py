@@ -94,6 +94,18 @@ class Ring:
         if self.writable:
             self._view.register_boot(time.time_ns(), BOOT_SPIN_NS)
             self._appender = self._view.append
+            if self._map.is_block:
+                self._map.mm.flush()
+                self._appender = self._append_and_write_back
+
+    def _append_and_write_back(self, payload):
+        # A block device's mapping (/dev/pmem0) is page cache: without an
+        # msync the kernel writes it back only after ~30 s, and a reset
+        # loses everything newer.  One syscall per record is this backend's
+        # price; the module and /dev/mem map the memory itself.
+        seq = self._view.append(payload)
+        self._map.mm.flush()
+        return seq
 
     def close(self):
         """Unmap the region.  Records already appended stay in it."""
