@@ -27,14 +27,11 @@ a block device (persistlog/ring.py), and the reset without sync checks it
 
 import dataclasses
 import json
-import os
-import shutil
-import sys
-from collections import defaultdict
 
 import pytest
-from guest_ring import expected, expected_cli
+from guest_ring import expected_cli
 from qemu_harness import REGION_ADDR, build_initramfs, run_machine
+from ring_checks import check_writer, read_acked, require_persistlog_cli, same, split_records
 
 pytestmark = pytest.mark.qemu
 
@@ -112,10 +109,7 @@ esac
 
 @pytest.fixture(scope="module")
 def backends_run(kit, tmp_path_factory):
-    bindir = os.path.dirname(sys.executable)
-    if not shutil.which("persistlog", path=bindir):
-        pytest.fail(f"no persistlog command in {bindir}: pip install the project into "
-                    f"{sys.executable} first (the guest runs this Python and its CLI)")
+    require_persistlog_cli()
     # The kit's initramfs plus nd_e820/nd_pmem and their dependencies, which
     # /init does not load (the other tests' guests stay as they are).
     out = tmp_path_factory.mktemp("kit-pmem")
@@ -138,23 +132,6 @@ def test_no_module_and_a_pmem_block_device(backends_run):
         assert backends_run.file(f"pmem-sectors-{boot}").strip() == str((2 << 20) // 512)
 
 
-def acked(run, name, boot):
-    """{writer: [(i, seq), ...]} acknowledged in *boot* on backend *name*."""
-    out = defaultdict(list)
-    for w in range(WRITERS):
-        path = run.state / f"{name}-acked-{boot}-{w}.jsonl"
-        assert path.exists(), (f"{name} writer {w} of boot {boot} never started: "
-                               f"{run.file(f'{name}-writer-{boot}-{w}.err')}\n{run.tail()}")
-        for line in path.read_text().splitlines():
-            a = json.loads(line)
-            out[a["w"]].append((a["i"], a["seq"]))
-    return out
-
-
-def same(rec, want):
-    return all(rec[k] == want[k] for k in ("message", "priority", "identifier", "fields"))
-
-
 @pytest.mark.parametrize("name,crashed", [
     ("devmem", 1),
     ("pmem", 1),
@@ -175,16 +152,7 @@ def test_previous_boot_has_every_acknowledged_record(backends_run, name, crashed
     assert seqs == sorted(set(seqs)), f"{name}: seq not strictly increasing: {seqs[:50]}"
     assert all(r["boot_id"] == boot_id for r in recs), f"{name}: a record of another boot"
 
-    by_writer = defaultdict(list)
-    cli = []
-    for r in recs:
-        if r["identifier"] == "cli":
-            cli.append(r)
-            continue
-        w, i = int(r["fields"].get("WRITER", -1)), int(r["fields"].get("I", -1))
-        assert 0 <= w < WRITERS and same(r, expected(crashed, w, i)), (
-            f"{name}: record seq {r['seq']} is not one the writers wrote (torn?): {r}")
-        by_writer[w].append((i, r["seq"]))
+    by_writer, cli = split_records(recs, crashed, WRITERS, name)
 
     # The CLI processes ran side by side: either order, all there, intact.
     errs = " | ".join((run.state / f"{name}-cli-{crashed}-{k}.err").read_text()
@@ -196,17 +164,10 @@ def test_previous_boot_has_every_acknowledged_record(backends_run, name, crashed
     assert sorted(r["message"] for r in cli) == sorted(want_cli), f"{name}: CLI records {cli}"
     assert all(same(r, want_cli[r["message"]]) for r in cli)
 
-    for w, acks in acked(run, name, crashed).items():
-        got = by_writer[w]
+    for w, acks in read_acked(run, crashed, WRITERS, prefix=f"{name}-").items():
         assert ACKS_BEFORE_CRASH <= len(acks) < COUNT, (
             f"{name}: writer {w} acknowledged {len(acks)}: not still appending at the end")
-        missing = [(i, s) for i, s in acks if (i, s) not in got]
-        assert not missing, (f"{name}: writer {w} lost acknowledged records (i, seq) "
-                             f"{missing[:10]} of {len(acks)}; the dump has {len(got)}")
-        indices = [i for i, _ in got]
-        assert indices == list(range(len(indices))), f"{name}: writer {w}: gaps in {indices}"
-        assert len(acks) <= len(got) <= len(acks) + 1, (
-            f"{name}: writer {w} has {len(got)} records for {len(acks)} acknowledged")
+        check_writer(by_writer[w], acks, f"{name}: writer {w}")
 
 
 def test_times(backends_run, record_property):

@@ -12,15 +12,12 @@ in order, and that nothing else (no torn record) is shown.
 """
 
 import json
-import os
-import shutil
-import sys
-from collections import defaultdict
 
 import pytest
 
-from guest_ring import expected, expected_cli
+from guest_ring import expected_cli
 from qemu_harness import REGIONS_PARAM, run_machine
+from ring_checks import check_writer, read_acked, require_persistlog_cli, same, split_records
 
 pytestmark = pytest.mark.qemu
 
@@ -79,10 +76,7 @@ esac
 
 @pytest.fixture(scope="module")
 def ring_run(kit, tmp_path_factory):
-    bindir = os.path.dirname(sys.executable)
-    if not shutil.which("persistlog", path=bindir):
-        pytest.fail(f"no persistlog command in {bindir}: pip install the project into "
-                    f"{sys.executable} first (the guest runs this Python and its CLI)")
+    require_persistlog_cli()
     run = run_machine(kit, tmp_path_factory.mktemp("ring-crash"), boot_script(), max_boots=4,
                       timeout_s=420)
     assert run.returncode == 0, f"QEMU exit {run.returncode}:\n{run.tail()}"
@@ -92,24 +86,13 @@ def ring_run(kit, tmp_path_factory):
 
 def acked(run, boot):
     """{writer: [(i, seq), ...]} acknowledged in *boot*."""
-    out = defaultdict(list)
-    for w in range(WRITERS):
-        path = run.state / f"acked-{boot}-{w}.jsonl"
-        assert path.exists(), f"writer {w} of boot {boot} never started:\n{run.tail()}"
-        for line in path.read_text().splitlines():
-            a = json.loads(line)
-            out[a["w"]].append((a["i"], a["seq"]))
-    return out
+    return read_acked(run, boot, WRITERS)
 
 
 def dumped(run, boot):
     rc = run.file(f"dump-{boot}.rc").strip()
     assert rc == "0", f"dump --previous-boot in boot {boot} exited {rc}: {run.file(f'dump-{boot}.err')}"
     return [json.loads(line) for line in run.file(f"dump-{boot}.jsonl").splitlines()]
-
-
-def same(rec, want):
-    return all(rec[k] == want[k] for k in ("message", "priority", "identifier", "fields"))
 
 
 @pytest.mark.parametrize("crashed", [1, 2, 3], ids=lambda b: ENDINGS[b])
@@ -124,16 +107,7 @@ def test_previous_boot_has_every_acknowledged_record(ring_run, crashed):
     for r in recs:
         assert r["boot_id"] == boot_id, f"after {how}: record {r['seq']} has boot_id {r['boot_id']}"
 
-    by_writer = defaultdict(list)
-    cli = []
-    for r in recs:
-        if r["identifier"] == "cli":
-            cli.append(r)
-            continue
-        w, i = int(r["fields"].get("WRITER", -1)), int(r["fields"].get("I", -1))
-        assert 0 <= w < WRITERS and same(r, expected(crashed, w, i)), (
-            f"after {how}: record seq {r['seq']} is not one the writers wrote (torn?): {r}")
-        by_writer[w].append((i, r["seq"]))
+    by_writer, cli = split_records(recs, crashed, WRITERS, f"after {how}")
 
     cli_acked = ring_run.file(f"cli-acked-{crashed}").split()
     assert len(cli_acked) == CLI_RECORDS
@@ -141,18 +115,8 @@ def test_previous_boot_has_every_acknowledged_record(ring_run, crashed):
     assert all(same(r, expected_cli(crashed, k)) for k, r in enumerate(cli))
 
     for w, acks in acked(ring_run, crashed).items():
-        got = by_writer[w]
         assert len(acks) >= ACKS_BEFORE_CRASH, f"writer {w} acknowledged only {len(acks)} records"
-        missing = [(i, s) for i, s in acks if (i, s) not in got]
-        assert not missing, (f"after {how}: writer {w} lost acknowledged records "
-                             f"(i, seq) {missing[:10]} of {len(acks)}")
-        # What is there is a prefix of what the writer wrote: every
-        # acknowledged record, and at most the one append that returned
-        # after the last acknowledgement reached the host.
-        indices = [i for i, _ in got]
-        assert indices == list(range(len(indices))), f"writer {w}: gaps or reordering in {indices}"
-        assert len(acks) <= len(got) <= len(acks) + 1, (
-            f"after {how}: writer {w} has {len(got)} records for {len(acks)} acknowledged")
+        check_writer(by_writer[w], acks, f"after {how}: writer {w}")
 
 
 @pytest.mark.parametrize("crashed", [1, 2, 3], ids=lambda b: ENDINGS[b])
