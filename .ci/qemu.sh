@@ -8,8 +8,14 @@
 # fetched with apt-get download and unpacked under $PERSISTLOG_QEMU_CACHE
 # (installing linux-image-* would pull in initramfs-tools and udev and run
 # update-initramfs on the host for nothing).
+#
+# The tests run the package installed in .venv (scripts/test.sh makes it) when
+# no venv is active, and import it from there, not from the tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then
+    . .venv/bin/activate
+fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 update -qq
@@ -19,6 +25,7 @@ apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
 KVER=$(make -s -C kmod kver)
 test -n "$KVER" || { echo "cannot read the kernel version from linux-headers-amd64" >&2; exit 1; }
 CACHE=${PERSISTLOG_QEMU_CACHE:-/var/cache/persistlog-qemu}
+mkdir -p "$CACHE"
 KROOT=$CACHE/kroot-$KVER
 if [ ! -f "$KROOT/boot/vmlinuz-$KVER" ] || [ ! -f "$KROOT/lib/modules/$KVER/modules.dep" ]; then
     tmp=$(mktemp -d)
@@ -62,5 +69,7 @@ echo "QEMU suite: kernel $KVER from $KROOT, $(nproc) CPUs, $(qemu-system-x86_64 
 
 export PERSISTLOG_KVER=$KVER PERSISTLOG_QEMU_KROOT=$KROOT
 start=$(date +%s)
-python3 -m pytest -m qemu -p no:cacheprovider --durations=5 tests/
+# PYTHONSAFEPATH=1: python -m must not put the tree's persistlog/ (no compiled
+# core) ahead of the installed package.
+PYTHONSAFEPATH=1 python3 -m pytest -m qemu -p no:cacheprovider --durations=5 tests/
 echo "QEMU suite took $(( $(date +%s) - start )) s"
