@@ -4,14 +4,14 @@
 # against that build.
 #
 # The sanitized build goes into a private copy of the tree ($TMPDIR), imported
-# through PYTHONPATH ahead of the editable install, so the normal build in
-# persistlog/ is never replaced (other processes may be using it) and needs no
-# rebuild afterwards.  CPython itself is not instrumented, so libasan is
-# preloaded (it must come first) and leak detection is off (the interpreter
-# keeps memory until exit by design); any other ASan report aborts the
-# process, and UBSan halts on its first finding.  The C writers the tests
-# compile (tests/c/writer.c) and the fuzz-regression replayer are built with
-# the same sanitizers.
+# through PYTHONPATH ahead of the installed package (.ci/run runs this in the
+# venv scripts/test.sh made), so no normal build is ever replaced (other
+# processes may be using it) and none needs a rebuild afterwards.  CPython
+# itself is not instrumented, so libasan is preloaded (it must come first)
+# and leak detection is off (the interpreter keeps memory until exit by
+# design); any other ASan report aborts the process, and UBSan halts on its
+# first finding.  The C writers the tests compile (tests/c/writer.c) and the
+# fuzz-regression replayer are built with the same sanitizers.
 #
 # Not run here, and said so below: the daemon's journald and systemd tests
 # (they start systemd-journald, journalctl and systemd-analyze, which would
@@ -31,6 +31,11 @@ git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do
     [ -f "$f" ] && printf '%s\0' "$f"
 done | tar --null -T - -cf - | tar -xf - -C "$work"
 rm -f "$work"/persistlog/_core*.so
+
+# setup.py reads pyproject.toml, whose SPDX license string needs setuptools
+# 77 or later; a venv comes with an older one from ensurepip.
+python3 -c 'import sys, setuptools; sys.exit(int(setuptools.__version__.split(".")[0]) < 77)' 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check "setuptools>=77"
 
 echo "sanitize: building the C core with -fsanitize=$sanitize in $work"
 (cd "$work" && CC=$cc PERSISTLOG_SANITIZE=$sanitize \
