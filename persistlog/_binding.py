@@ -4,13 +4,15 @@ It turns the C core's return codes into exceptions and its structures into
 plain Python values, so ``persistlog.ring`` never sees a pointer.
 """
 from ._core import ffi, lib
-from .errors import PersistlogError, RecordTooLarge, RegionTooSmall, UnsupportedVersion
+from .errors import (PersistlogError, RecordTooLarge, RegionBusy, RegionTooSmall,
+                     UnsupportedVersion)
 
 HEADER_SIZE = lib.PLR_HEADER_SIZE
 REC_HDR_SIZE = lib.PLR_REC_HDR_SIZE
 MAX_RECORD_CAP = lib.PLR_MAX_RECORD_CAP
 MIN_REGION_SIZE = lib.PLR_HEADER_SIZE + lib.PLR_MIN_DATA_SIZE
 FORMAT_VERSION = lib.PLR_VERSION
+FORMAT_VERSION_V1 = lib.PLR_VERSION_V1
 FLAG_REBUILT = lib.PLR_FLAG_REBUILT
 
 MISSING, VALID, INVALID, FOREIGN, NEWER = (
@@ -33,6 +35,11 @@ def _raise(rc, what):
         raise RegionTooSmall(f"{what}: region smaller than {MIN_REGION_SIZE} bytes")
     if rc == lib.PLR_EVERSION:
         raise UnsupportedVersion(f"{what}: newer format version")
+    if rc == lib.PLR_EBUSY:
+        raise RegionBusy(f"{what}: every chunk of the region is held by a live writer; "
+                         "record dropped")
+    if rc == lib.PLR_EOLD:
+        raise UnsupportedVersion(f"{what}: a version 1 region is read, not written")
     if rc == lib.PLR_ENOMEM:
         raise MemoryError(what)
     raise PersistlogError(f"{what}: error {rc}")
@@ -48,19 +55,33 @@ class View:
         self.ring = None
 
     def release(self):
-        """Drop the buffer export so the mmap can be closed."""
-        self.ring = None
+        """Give up this view's chunks, then drop the buffer export so the
+        mmap can be closed."""
+        self.detach()
         if self._buf is not None:
             ffi.release(self._buf)
             self._buf = None
 
+    def detach(self):
+        """Seal the chunks this view's writers hold (plr_detach); idempotent."""
+        if self.ring is not None:
+            lib.plr_detach(self.ring)
+            self.ring = None
+
+    def __del__(self):
+        # the buffer export keeps the mapping alive until here
+        if getattr(self, "ring", None) is not None and self._buf is not None:
+            lib.plr_detach(self.ring)
+
     def check(self):
-        """Return (outcome, reason) of plr_check(); RegionTooSmall if too small."""
+        """Return (outcome, reason, version) of plr_check(); RegionTooSmall if
+        too small.  version is 0 unless the outcome is VALID."""
         reason = ffi.new("int *")
-        rc = lib.plr_check(self.base, self.size, reason)
+        geom = ffi.new("struct plr_geom *")
+        rc = lib.plr_check(self.base, self.size, reason, geom)
         if rc < 0:
             _raise(rc, "check")
-        return rc, INVALID_REASONS.get(reason[0], "")
+        return rc, INVALID_REASONS.get(reason[0], ""), geom.version if rc == VALID else 0
 
     def format(self, first_seq, realtime_ns):
         """Write a fresh header and zero the data area."""
@@ -106,7 +127,7 @@ class View:
         c = ffi.new("struct plr_counters *")
         lib.plr_counters(self.base, self.size, c)
         return {"head": c.head, "next_seq": c.next_seq, "boot_word": c.boot_word,
-                "format_realtime_ns": c.format_realtime_ns}
+                "format_realtime_ns": c.format_realtime_ns, "busy_drops": c.busy_drops}
 
     def header_flags(self):
         """Return the header's flags word (valid headers only)."""
@@ -120,17 +141,17 @@ class View:
         return [(bytes(ffi.buffer(b.boot_id, 16)), b.boot_no, b.first_seq, b.realtime_ns)
                 for b in out[0:n]]
 
-    def scan(self, data_size, max_record, since_seq=0):
-        """Scan the data area; returns a Scan."""
+    def scan(self, since_seq=0):
+        """Scan the region (plr_scan_region); returns a Scan."""
         s = ffi.new("struct plr_scan *")
-        rc = lib.plr_scan(self.base + HEADER_SIZE, data_size, max_record, since_seq, s)
+        rc = lib.plr_scan_region(self.base, self.size, since_seq, s)
         if rc < 0:
             _raise(rc, "scan")
         return Scan(ffi.gc(s, lib.plr_scan_free))
 
-    def rebuild(self, data_size, scan):
-        """Write a new header from *scan*, keeping the data area."""
-        rc = lib.plr_rebuild(self.base, self.size, data_size, scan._s)
+    def rebuild(self, scan):
+        """Write a new header from *scan* of a v2 region, keeping the data area."""
+        rc = lib.plr_rebuild(self.base, self.size, scan._s)
         if rc < 0:
             _raise(rc, "rebuild")
 
@@ -141,9 +162,13 @@ class Scan:
     Attributes:
         n (int): records found.
         torn (list[int]): seqs of torn records (reserved, never committed).
-        corrupt (int): committed records whose checksum failed.
+        corrupt (int): records of the live window whose checksum failed.
         duplicates (int): valid records whose seq was seen already.
         boot_ids (list[bytes]): boot IDs in order of their first record.
+        version (int): the format read, 1 or 2.
+        overwritten (int): v2: committed records evicted by design.
+        evicted (dict[int, int]): v2: the same per boot tag (boot number
+            & 0xfff).
     """
 
     def __init__(self, s):
@@ -152,6 +177,10 @@ class Scan:
         self.torn = [s.torn_seqs[i] for i in range(s.torn)]
         self.corrupt = s.corrupt
         self.duplicates = s.duplicates
+        self.version = s.version
+        self.overwritten = s.overwritten
+        self.evicted = {s.evicted[i].boot_tag: s.evicted[i].records
+                        for i in range(s.n_evicted)}
         raw = bytes(ffi.buffer(s.boot_ids, 16 * s.n_boot_ids)) if s.n_boot_ids else b""
         self.boot_ids = [raw[i:i + 16] for i in range(0, len(raw), 16)]
 
@@ -171,9 +200,10 @@ class Scan:
                    bytes(ffi.buffer(buf + e.buf_off, e.payload_len)), e.pos)
 
     def payload_len(self, i):
-        """Bytes of record *i*'s payload plus its 64-byte header, 8-aligned."""
+        """Bytes record *i* takes in the region: header and payload, 8-aligned."""
         e = self._s.entries[i]
-        return (REC_HDR_SIZE + e.payload_len + 7) & ~7
+        hdr = REC_HDR_SIZE if self.version == FORMAT_VERSION else lib.PLR_V1_REC_HDR_SIZE
+        return (hdr + e.payload_len + 7) & ~7
 
     def first_index_after(self, seq):
         """Index of the first record with a seq greater than *seq* (bisection)."""

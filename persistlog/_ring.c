@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * persistlog ring: a crash-consistent, multi-process log ring in a shared
- * region of memory.
+ * region of memory.  Format version 2.
  *
  * DESIGN
  * ======
@@ -10,108 +10,165 @@
  * behind /dev/persistlog0, or a plain file.  Its byte layout is specified in
  * docs/FORMAT.md; this comment explains why it is that way.
  *
- *   +---------------- header page (4096 bytes) ----------------+
- *   | geometry (magic, version, endian, sizes), header_crc     |  written once
- *   | head, next_seq, boot_word                                |  live counters
- *   | boot table: 16 entries of 64 bytes, each with its crc    |
- *   +---------------- data area (data_size bytes) -------------+
- *   | record | record | ... | pad | record | record | ...      |
- *   +----------------------------------------------------------+
+ *   +---------------- header page (4096 bytes) -----------------+
+ *   | geometry (magic, version, sizes, key), two crcs           |  written once
+ *   | cursor, next_seq, boot_word, busy_drops                   |  live counters
+ *   | boot table: 16 entries of 64 bytes, each with its crc     |
+ *   +---------------- data area: n_chunks x chunk_size ---------+
+ *   | chunk 0: chunk header | record | record | ... | stale     |
+ *   | chunk 1: chunk header | record | ...                      |
+ *   +-----------------------------------------------------------+
  *
- * A record is a 64-byte header and a payload, aligned to 8 bytes:
+ * Chunks: one writer at a time
+ * ----------------------------
+ * The data area is cut into chunks (4 KiB to 1 MiB, about 64 of them).  A
+ * writer thread owns one chunk at a time and appends to it alone, so the
+ * append path touches no shared word but next_seq.  When its chunk is full
+ * it seals it and takes the next one in cursor order (a fetch-and-add on the
+ * cursor; the value it gets is the chunk's new *generation*, unique in the
+ * region).  Taking a sealed chunk evicts its records: the flight recorder
+ * overwrites the oldest chunk first.
  *
- *   magic | commit | crc | len | seq | realtime | monotonic | boot_id | pid | tid | payload
+ * A chunk's control word (ctl) is state | gen_lo << 8 | tid << 32:
  *
- * crc is CRC32C over everything from len to the end of the payload.  commit
- * is outside the crc: it moves from RESERVED to COMMITTED once, last.
+ *            format                  owner full, or detach
+ *   FREE ---------------> RECYCLING ---------> WRITING ---------> SEALED
+ *     \                     ^   ^    [C1]         |                 |
+ *      `--------------------'   |                 | owner dead:     |
+ *         any writer [C3]       |                 | any writer [C3] |
+ *                               |                 v                 |
+ *                               |              SEALED               |
+ *                               `-----------------------------------'
+ *                                  any writer [C3]; a RECYCLING chunk whose
+ *                                  owner is dead is taken over the same way
  *
- * Writers (reserve/commit)
- * ------------------------
- * A writer reserves space with one compare-and-swap on head, which holds
- * the offset of the next free byte (and a lap counter above bit 40, for
- * statistics only).  A record never straddles the end of the data area: if
- * it does not fit, the writer reserves from offset 0 instead and marks the
- * gap it skipped with an 8-byte PAD word (magic, gap length).  Then it takes
- * a seq with a fetch-and-add on next_seq, builds the header on its stack,
- * copies it (commit = RESERVED) into the region, copies the payload in,
- * computing the crc as it goes from its private copies of header and
- * payload (never from the shared bytes, which a writer one lap ahead may be
- * overwriting), stores the crc, and finally stores commit = COMMITTED with
- * release semantics.  Until then the record reads as reserved whatever its
- * crc word holds, so the order of these stores is not part of the format.
+ *   - Only the owner (the tid in ctl) stores into a chunk it holds in
+ *     WRITING or RECYCLING; only it moves WRITING -> SEALED while alive.
+ *   - Any writer may move FREE or SEALED -> RECYCLING (compare-and-swap, so
+ *     exactly one wins), and WRITING or RECYCLING of a *dead* owner to
+ *     SEALED or RECYCLING.  "Dead" is kill(tid, 0) failing with ESRCH: the
+ *     thread is gone (all writers of a region share a PID namespace).
+ *   - A WRITING chunk of a live owner is never taken, however long the owner
+ *     is stopped: a paused writer cannot store into space that someone else
+ *     now uses.  Its chunk is skipped; the others go on with the rest.
+ *   - A dead owner's chunk is sealed, not evicted, when first met: its last
+ *     records (the ones that explain the death) stay for another lap.
+ *   - When every chunk is held by a live writer, an append gives up after
+ *     two passes over the chunks and returns PLR_EBUSY (busy_drops counts
+ *     it): a killed writer never blocks the others, at worst it costs one
+ *     chunk until the next writer passes it.
  *
- * No lock is ever held.  A writer killed at any instant leaves at worst
- *   - a reserved hole of stale bytes (killed before the header store): its
- *     seq, if it took one, is a gap that readers report as lost;
- *   - a header marked RESERVED: readers report it as torn and never emit it.
- * Neither blocks anybody: the next writer simply reserves after it.
+ * Records and the live window
+ * ---------------------------
+ * A record is an 80-byte header and a payload, aligned to 8 bytes:
  *
- * When the ring is full, writers overwrite the oldest bytes (a flight
- * recorder).  There is no tail pointer to maintain: overwritten records
- * fail their magic or crc and vanish; the gap in seq tells how many.
+ *   magic | commit | hcrc | crc | len | flags | seq | gen | realtime |
+ *   monotonic | boot_id | pid | tid | payload
+ *
+ * hcrc is CRC32C over the region's random key, the record's place (chunk
+ * index, offset in the chunk) and header bytes 16..79; crc continues hcrc's
+ * register over the payload.  A reader accepts a record only where its gen
+ * is the chunk header's gen and both crcs match, so:
+ *   - bytes of an earlier generation (the rest of a reused chunk, a killed
+ *     writer's unfinished record) are never taken for records: wrong gen;
+ *   - a record image inside a payload, or copied from elsewhere, never
+ *     passes: its place differs and, without the key, its crc cannot be
+ *     made to match (the key is readable only by those who may map the
+ *     region, who can write records anyway).
+ *
+ * Figures are exact because eviction is counted where it happens.  The
+ * recycler of a chunk walks the generation it evicts, counts its committed
+ * records and adds them to the chunk's own counters (region-wide, and per
+ * boot slot).  Each counter word carries the low 24 bits of the generation
+ * it last counted, so a recycler that dies half-way is finished by the next
+ * one without counting twice; a reader hides a generation whose counter
+ * already says it is counted.  Then, with no writer active:
+ *
+ *   next_seq - 1 = records + torn + overwritten + lost
+ *
+ * where lost is a seq taken and never committed whose reserved header is
+ * gone too (a writer killed between taking the seq and storing the header,
+ * or a torn record later evicted): at most one per killed writer.
+ *
+ * Writers: reserve/commit in a chunk
+ * ----------------------------------
+ * The owner keeps its chunk's next offset in a thread-local lane and moves
+ * it past the record *before* storing anything, so an append from a signal
+ * handler that interrupts it takes the space after.  Then: fetch-and-add
+ * next_seq, build the header on the stack, clear the magic word at the
+ * record's place, store the header body (commit = RESERVED), store the magic
+ * [W0], copy the payload computing crc from the private copy, store crc, and
+ * store commit = COMMITTED [W1].  A writer killed at any instant leaves a
+ * stale or magic-less hole (invisible), or a RESERVED header (torn).
  *
  * Readers (recovery trusts nothing)
  * ---------------------------------
- * A reader never follows a pointer from the region.  plr_scan() walks the
- * whole data area from offset 0: where a record header with a sane length
- * starts, it copies header and payload out of the region, then checks the
- * crc on the copy; a valid record is skipped whole, anything else advances
- * the walk by 8 bytes.  The walk only moves forward, so it ends after at
- * most data_size / 8 steps whatever the bytes say, and every copy is bounds
- * checked against data_size before it is made.  The records found are
- * sorted by seq (they come out as a few ascending runs), duplicates dropped.
- *
- * Because a reader looks at every aligned offset, a record survives anything
- * that does not touch its own bytes: a damaged header page, torn neighbours,
- * a hostile writer scribbling elsewhere.  A header page that fails its
- * checks is rebuilt from such a scan (plr_rebuild) by the caller, after it
- * has kept a copy of the old bytes.
+ * plr_scan_region() copies the header page once and reads the geometry from
+ * the copy.  For each chunk it snapshots ctl and gen, then walks the chunk at
+ * every 8-aligned offset: where a header of this gen with a good hcrc stands,
+ * it copies the record out, checks crc on the copy and skips the record
+ * whole; elsewhere it advances 8 bytes.  So a record survives anything that
+ * does not touch its own bytes, and the walk ends after chunk_size / 8
+ * steps.  If ctl or gen changed under the walk (a live region), the chunk is
+ * walked again.  A damaged header page is recovered from the chunk headers,
+ * which repeat the key and the chunk size.  Version 1 regions are read by
+ * the v1 scan (8-byte walk of the whole area), never written.
  *
  * Boots
  * -----
- * Every record carries the 128-bit boot ID of the boot that wrote it, so
- * records of several boots live side by side and stay attributable without
- * the header.  The header's boot table remembers the last 16 boots.  The
- * first process of a new boot registers it with one compare-and-swap on
- * boot_word (boot number << 32 | hash of the boot ID): exactly one process
- * wins and fills the table entry; the others see the hash, wait (bounded)
- * for the entry to become READY, and fill it themselves if the winner died.
+ * Every record carries the 128-bit boot ID of the boot that wrote it.  The
+ * header's boot table remembers the last 16 boots.  A boot entry's state:
+ *
+ *   EMPTY/READY(old) --CAS on boot_word--> CLAIMED --fields, [B1]--> READY
+ *
+ * The first process of a new boot wins the compare-and-swap on boot_word
+ * (boot number << 32 | hash of the boot ID), claims slot (number - 1) % 16
+ * and fills it; the others see the hash, wait (bounded) for the entry to be
+ * READY *with this boot number*, and fill it themselves if the winner died.
  *
  * MEMORY ORDERING
  * ===============
  * The region is shared with other processes, so the C11 __atomic builtins
  * are used on the shared words; the labels below are repeated in the code.
  *
- *   [W1] plr_append_ts(): store-release of commit = COMMITTED, after the
- *        header, payload and crc stores.  Pairs with [R1].
- *   [R1] plr_scan(): load-acquire of commit before the record is copied,
- *        so a reader that sees COMMITTED sees the bytes written before it.
- *   [B1] plr_boot_register(): store-release of entry state = READY after
- *        the entry's fields.  Pairs with [B2].
- *   [B2] plr_boot_register(), plr_boots(): load-acquire of entry state
- *        before the entry's fields are read.
+ *   [W0] append: store-release of magic after the header body.  Pairs with
+ *        [R0]: a reader that loads the magic with acquire sees the body
+ *        stored before it; the magic was cleared first ([W0a], a release
+ *        fence), so a reader that sees the old magic and the new body
+ *        reads a header whose hcrc fails and rechecks the magic.
+ *   [W1] append: store-release of commit = COMMITTED after payload and crc.
+ *        Pairs with [R1], the reader's load-acquire of commit before it
+ *        copies the payload.
+ *   [C1] store-release of ctl = WRITING (after the chunk header's fields)
+ *        and of ctl = SEALED (after the owner's last record).  Pairs with
+ *        [C2], the acquire load of ctl by a writer that may take the chunk
+ *        and by a reader's snapshot, and with [C3], the acquire side of the
+ *        compare-and-swap that takes it: whoever takes a sealed chunk sees
+ *        every record stored in it, so the eviction count is complete.
+ *   [B1] boot entry: store-release of state = READY after the fields.  Pairs
+ *        with [B2], the acquire load of state before the fields are read.
  *   [F1] On x86 a write-combining mapping (the kernel module's default,
- *        like ramoops') does not keep stores in order, and a release store
- *        is a plain mov: with PLR_RING_WC set, an sfence goes before [W1]
- *        and [B1] so they still pair with [R1] and [B2], and one after [W1]
- *        drains the write-combining buffers, so a record whose append has
- *        returned is in memory when the machine resets.  Write-back and
- *        uncached mappings need neither.
- *   head and next_seq are updated with relaxed read-modify-writes: they
- *   only hand out disjoint space and distinct seqs, and no reader relies on
- *   them (they are hints for statistics and for rebuilding a header).
+ *        like ramoops') does not keep stores in order and a release store
+ *        is a plain mov: with PLR_RING_WC set, an sfence goes before each
+ *        release store above and after [W1], so they still pair and a record
+ *        whose append returned is in memory when the machine resets.
+ *   next_seq and the cursor are relaxed read-modify-writes: they only hand
+ *   out distinct values; no reader relies on them to address memory.
  *
  * A record overwritten while a reader copies it is caught by the crc of the
- * copy; the copy, not the region, is what is validated and returned.  (A
- * 32-bit CRC lets a random corruption through with probability 2^-32.)
+ * copy or by the ctl/gen recheck; the copy, not the region, is what is
+ * validated and returned.  (A 32-bit CRC lets a random corruption through
+ * with probability 2^-32.)
  */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,18 +180,27 @@
 #endif
 
 /* Magic numbers, as little-endian u32 (their bytes spell the name). */
-#define REC_MAGIC	0x52474f4cu	/* "LOGR": a record starts here */
-#define PAD_MAGIC	0x44444150u	/* "PADD": gap up to the end of the data area */
+#define REC_MAGIC	0x32474f4cu	/* "LOG2": a v2 record starts here */
+#define REC1_MAGIC	0x52474f4cu	/* "LOGR": a v1 record starts here */
+#define CHUNK_MAGIC	0x4b4e4843u	/* "CHNK": a chunk header */
 #define REC_RESERVED	0x44565352u	/* "RSVD": reserved, not committed */
 #define REC_COMMITTED	0x44544d43u	/* "CMTD": committed */
 #define BOOT_CLAIMED	0x444d4c43u	/* "CLMD": a writer is filling the entry */
 #define BOOT_READY	0x59444552u	/* "REDY": entry complete */
 #define ENDIAN_MARK	0x01020304u
 
+/* Chunk states, the low byte of ctl. */
+#define CH_FREE		0x00u
+#define CH_RECYCLING	0x52u	/* 'R' */
+#define CH_WRITING	0x57u	/* 'W' */
+#define CH_SEALED	0x53u	/* 'S' */
+
+#define GEN_LO_MASK	0xffffffu	/* the bits of a generation kept in ctl and counters */
+#define BOOT_TAG_MASK	0xfffu		/* the bits of a boot number kept in a boot counter */
+
 static const uint8_t hdr_magic[8] = { 'P', 'L', 'O', 'G', 'R', 'I', 'N', 'G' };
 
-#define HEAD_OFF_BITS	40
-#define HEAD_OFF_MASK	((UINT64_C(1) << HEAD_OFF_BITS) - 1)
+#define V1_HEAD_OFF_MASK	((UINT64_C(1) << 40) - 1)
 
 /* The header page; offsets are part of the format (docs/FORMAT.md). */
 struct plr_hdr {
@@ -150,11 +216,19 @@ struct plr_hdr {
 	uint64_t format_realtime_ns;	/*  48 */
 	uint32_t flags;			/*  56 */
 	uint32_t hdr_crc;		/*  60: CRC32C of bytes 0..59 */
-	uint8_t  pad0[64];		/*  64 */
-	uint64_t head;			/* 128 */
+	uint32_t chunk_size;		/*  64: v2 geometry from here */
+	uint32_t n_chunks;		/*  68 */
+	uint8_t  key[16];		/*  72 */
+	uint32_t compat;		/*  88 */
+	uint32_t ro_compat;		/*  92 */
+	uint32_t incompat;		/*  96 */
+	uint8_t  pad0[24];		/* 100 */
+	uint32_t geo_crc;		/* 124: CRC32C of bytes 64..123 */
+	uint64_t head;			/* 128: v2 chunk cursor; v1 lap << 40 | offset */
 	uint64_t next_seq;		/* 136 */
 	uint64_t boot_word;		/* 144 */
-	uint8_t  pad1[104];		/* 152 */
+	uint64_t busy_drops;		/* 152 */
+	uint8_t  pad1[96];		/* 160 */
 };
 
 struct plr_boot_entry {
@@ -167,11 +241,44 @@ struct plr_boot_entry {
 	uint8_t  pad[16];		/* 48 */
 };
 
+/* The chunk header, at the start of each chunk. */
+struct plr_chunk {
+	uint32_t magic;			/*   0: "CHNK" */
+	uint32_t chunk_size;		/*   4: the geometry, repeated for recovery */
+	uint64_t ctl;			/*   8: state | gen_lo << 8 | owner tid << 32 */
+	uint64_t gen;			/*  16: generation of the contents */
+	uint8_t  key[16];		/*  24: the key, repeated for recovery */
+	uint32_t owner_pid;		/*  40 */
+	uint32_t owner_token;		/*  44: which attach of owner_pid */
+	uint32_t boot_no;		/*  48: the owner's boot, in the boot table */
+	uint32_t index;			/*  52: this chunk's index */
+	uint64_t evicted;		/*  56: records evicted << 24 | gen_lo counted */
+	uint64_t boot_evicted[16];	/*  64: per boot slot: n << 36 | tag << 24 | gen_lo */
+};
+
+/* A v2 record header. */
 struct plr_rec {
 	uint32_t magic;			/*  0 */
 	uint32_t commit;		/*  4 */
+	uint32_t hcrc;			/*  8: CRC32C(key, index, offset, bytes 16..79) */
+	uint32_t crc;			/* 12: hcrc's register continued over the payload */
+	uint32_t len;			/* 16: header + payload, bytes */
+	uint32_t flags;			/* 20: zero */
+	uint64_t seq;			/* 24 */
+	uint64_t gen;			/* 32: the chunk generation it was written in */
+	uint64_t realtime_ns;		/* 40 */
+	uint64_t monotonic_ns;		/* 48 */
+	uint8_t  boot_id[16];		/* 56 */
+	uint32_t pid;			/* 72 */
+	uint32_t tid;			/* 76 */
+};
+
+/* A v1 record header (read only). */
+struct plr_rec1 {
+	uint32_t magic;			/*  0 */
+	uint32_t commit;		/*  4 */
 	uint32_t crc;			/*  8: CRC32C of bytes 12..len-1 */
-	uint32_t len;			/* 12: header + payload, bytes */
+	uint32_t len;			/* 12 */
 	uint64_t seq;			/* 16 */
 	uint64_t realtime_ns;		/* 24 */
 	uint64_t monotonic_ns;		/* 32 */
@@ -182,16 +289,29 @@ struct plr_rec {
 
 #define BOOT_TABLE_OFF	256u
 #define HDR_CRC_LEN	60u
-#define REC_CRC_OFF	8u
-#define REC_CRC_FROM	12u
+#define GEO_OFF		64u
+#define GEO_CRC_LEN	60u
+#define COUNTERS_OFF	128u
+#define COUNTERS_END	160u
+#define REC_HCRC_FROM	16u
+#define REC1_CRC_OFF	8u
+#define REC1_CRC_FROM	12u
 #define BOOT_CRC_LEN	40u
+#define BOOT_ENTRY_SIZE	64u
 
 _Static_assert(sizeof(struct plr_hdr) == BOOT_TABLE_OFF, "header layout");
-_Static_assert(sizeof(struct plr_boot_entry) == 64, "boot entry layout");
+_Static_assert(__builtin_offsetof(struct plr_hdr, geo_crc) == GEO_OFF + GEO_CRC_LEN, "geometry crc");
+_Static_assert(__builtin_offsetof(struct plr_hdr, head) == COUNTERS_OFF, "counters");
+_Static_assert(sizeof(struct plr_boot_entry) == BOOT_ENTRY_SIZE, "boot entry layout");
+_Static_assert(sizeof(struct plr_chunk) == PLR_CHUNK_HDR_SIZE, "chunk header layout");
 _Static_assert(sizeof(struct plr_rec) == PLR_REC_HDR_SIZE, "record layout");
-_Static_assert(BOOT_TABLE_OFF + PLR_BOOT_SLOTS * 64 <= PLR_HEADER_SIZE,
+_Static_assert(sizeof(struct plr_rec1) == PLR_V1_REC_HDR_SIZE, "v1 record layout");
+_Static_assert(BOOT_TABLE_OFF + PLR_BOOT_SLOTS * BOOT_ENTRY_SIZE <= PLR_HEADER_SIZE,
 	       "boot table fits the header page");
+_Static_assert(PLR_MIN_CHUNK > PLR_CHUNK_HDR_SIZE + PLR_REC_HDR_SIZE, "a record fits a chunk");
+_Static_assert(PLR_MIN_DATA_SIZE / PLR_MIN_CHUNK >= 8, "the smallest region has chunks to spare");
 
+/* ------------------------------------------------------------------ */
 /* ------------------------------------------------------------------ */
 /* CRC32C (Castagnoli), reflected polynomial 0x82F63B78, as in RFC 3720 */
 
@@ -327,16 +447,35 @@ uint32_t plr_crc32c(uint32_t crc, const void *buf, uint64_t len)
 	return ~crc32c_raw(~crc, buf, len);
 }
 
+
 /* ------------------------------------------------------------------ */
-/* Process-local caches: pid and tid cost a syscall each otherwise.    */
+/* Process-local state: pid and tid cost a syscall each otherwise;     */
+/* a thread's lanes say which chunk it owns in which attached region.  */
+
+struct lane {
+	uint64_t attach_id;	/* plr_ring.attach_id it belongs to; 0 unused */
+	uint8_t *chunk;		/* the chunk's header in the mapping, NULL if none */
+	uint64_t gen;		/* the generation we own it in */
+	uint32_t index;		/* chunk index */
+	uint32_t off;		/* offset of our next record in the chunk */
+};
+
+#define LANES	4	/* regions a thread appends to without giving up a chunk */
 
 static uint32_t cached_pid;
 static __thread uint32_t cached_tid;
+static __thread struct lane tl_lanes[LANES];
+static __thread uint32_t tl_depth;	/* appends in progress on this thread (signals) */
+static __thread uint64_t tl_coarse_mono, tl_rt_offset;
+static uint64_t attach_counter;
 
 static void plr_atfork_child(void)
 {
 	cached_pid = 0;
 	cached_tid = 0;
+	/* the parent's chunks stay the parent's: the child takes its own */
+	memset(tl_lanes, 0, sizeof(tl_lanes));
+	tl_depth = 0;
 }
 
 __attribute__((constructor))
@@ -392,6 +531,44 @@ static inline uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * plr_now() - CLOCK_REALTIME and CLOCK_MONOTONIC now, ns, from one fine
+ * clock read.
+ *
+ * CLOCK_MONOTONIC is read (vDSO); CLOCK_REALTIME is derived from it with
+ * the offset realtime - monotonic, which only a clock step changes.  The
+ * offset comes from the coarse clocks (vDSO, no counter read), which the
+ * kernel updates together at each tick: REALTIME_COARSE read between two
+ * equal MONOTONIC_COARSE reads is of the same tick, so their difference is
+ * the kernel's wall_to_monotonic exactly.  It is kept per thread and renewed
+ * when the coarse clock has ticked, so the result is exact except within one
+ * tick after a clock step (settimeofday, a leap second).
+ */
+void plr_now(uint64_t *realtime_ns, uint64_t *monotonic_ns)
+{
+	uint64_t m = clock_ns(CLOCK_MONOTONIC);
+	uint64_t cm = clock_ns(CLOCK_MONOTONIC_COARSE);
+	int i;
+
+	if (cm != tl_coarse_mono) {
+		for (i = 0; i < 4; i++) {
+			uint64_t rc = clock_ns(CLOCK_REALTIME_COARSE);
+			uint64_t cm2 = clock_ns(CLOCK_MONOTONIC_COARSE);
+
+			if (cm2 == cm) {
+				tl_rt_offset = rc - cm;
+				tl_coarse_mono = cm;
+				break;
+			}
+			cm = cm2;
+		}
+		if (i == 4)	/* ticking under us: pay for a second fine read */
+			tl_rt_offset = clock_ns(CLOCK_REALTIME) - m;
+	}
+	*monotonic_ns = m;
+	*realtime_ns = m + tl_rt_offset;
+}
+
 static inline uint64_t align_up(uint64_t n)
 {
 	return (n + PLR_ALIGN - 1) & ~(uint64_t)(PLR_ALIGN - 1);
@@ -405,10 +582,37 @@ static inline uint32_t load32(const uint8_t *p)
 	return v;
 }
 
+static inline uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* [F1] order (and drain) stores to a write-combining mapping */
+static inline void wc_fence(uint32_t flags)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (flags & PLR_RING_WC)
+		__builtin_ia32_sfence();
+#else
+	(void)flags;
+#endif
+}
+
+/* The CRC32C register after a record's key and place: where hcrc starts. */
+static inline uint32_t place_reg(uint32_t key_reg, uint32_t index, uint32_t off)
+{
+	uint32_t place[2] = { index, off };
+
+	return crc32c_raw(key_reg, (const uint8_t *)place, sizeof(place));
+}
+
 /* ------------------------------------------------------------------ */
 /* Header                                                               */
 
-static uint32_t max_record_for(uint64_t data_size)
+static uint32_t max_record_v1(uint64_t data_size)
 {
 	uint64_t m = data_size / 4;
 
@@ -417,11 +621,33 @@ static uint32_t max_record_for(uint64_t data_size)
 	return (uint32_t)(m & ~(uint64_t)(PLR_ALIGN - 1));
 }
 
+static uint32_t max_record_v2(uint32_t chunk_size)
+{
+	uint32_t m = chunk_size - PLR_CHUNK_HDR_SIZE;
+
+	return m > PLR_MAX_RECORD_CAP ? PLR_MAX_RECORD_CAP : m;
+}
+
 static uint64_t data_size_for(uint64_t map_size)
 {
 	if (map_size < PLR_HEADER_SIZE)
 		return 0;
 	return (map_size - PLR_HEADER_SIZE) & ~(uint64_t)(PLR_ALIGN - 1);
+}
+
+/* The chunk size for a data area: a power of two near data_size / 64. */
+static uint32_t chunk_size_for(uint64_t data_size)
+{
+	uint64_t cs = PLR_MIN_CHUNK;
+
+	while (cs < PLR_MAX_CHUNK && cs * PLR_TARGET_CHUNKS < data_size)
+		cs *= 2;
+	return (uint32_t)cs;
+}
+
+static bool chunk_size_ok(uint64_t cs)
+{
+	return cs >= PLR_MIN_CHUNK && cs <= PLR_MAX_CHUNK && !(cs & (cs - 1));
 }
 
 static bool all_zero(const uint8_t *p, uint64_t n)
@@ -437,45 +663,83 @@ static bool all_zero(const uint8_t *p, uint64_t n)
  * @base:     start of the mapping
  * @map_size: bytes mapped
  * @reason:   set to an enum plr_invalid_reason when PLR_INVALID is returned
+ * @geom:     if not NULL and the header is valid, its geometry
  *
+ * The header page is copied once and only the copy is checked and used, so
+ * a process changing the shared page meanwhile cannot make a check pass for
+ * values that are then read again.
  * Return: an enum plr_outcome, or PLR_ESMALL if @map_size cannot hold a
  * header page and the smallest data area.
  */
-int plr_check(const uint8_t *base, uint64_t map_size, int *reason)
+int plr_check(const uint8_t *base, uint64_t map_size, int *reason,
+	      struct plr_geom *geom)
 {
-	const struct plr_hdr *h = (const void *)base;
+	uint8_t page[PLR_HEADER_SIZE];
+	const struct plr_hdr *h = (const void *)page;
 	uint64_t ds;
+	bool ok;
 
 	*reason = PLR_BAD_NONE;
 	if (map_size < PLR_HEADER_SIZE + PLR_MIN_DATA_SIZE)
 		return PLR_ESMALL;
+	memcpy(page, base, sizeof(page));
 	if (memcmp(h->magic, hdr_magic, sizeof(hdr_magic)) != 0)
-		return all_zero(base, PLR_HEADER_SIZE) ? PLR_MISSING : PLR_FOREIGN;
+		return all_zero(page, sizeof(page)) ? PLR_MISSING : PLR_FOREIGN;
 	if (h->endian != ENDIAN_MARK) {
 		*reason = PLR_BAD_ENDIAN;
 		return PLR_INVALID;
 	}
-	if (plr_crc32c(0, base, HDR_CRC_LEN) != h->hdr_crc) {
+	if (plr_crc32c(0, page, HDR_CRC_LEN) != h->hdr_crc) {
 		*reason = PLR_BAD_CRC;
 		return PLR_INVALID;
 	}
 	if (h->version > PLR_VERSION)
 		return PLR_NEWER;
+	if (h->version == PLR_VERSION &&
+	    plr_crc32c(0, page + GEO_OFF, GEO_CRC_LEN) != h->geo_crc) {
+		*reason = PLR_BAD_CRC;
+		return PLR_INVALID;
+	}
+	if (h->version == PLR_VERSION && (h->incompat & ~PLR_INCOMPAT_KNOWN))
+		return PLR_NEWER;
 	ds = h->data_size;
-	if (h->version != PLR_VERSION || h->header_size != PLR_HEADER_SIZE ||
-	    h->align != PLR_ALIGN || h->data_offset != PLR_HEADER_SIZE ||
-	    ds % PLR_ALIGN || ds < PLR_MIN_DATA_SIZE ||
-	    ds > map_size - PLR_HEADER_SIZE ||
-	    h->max_record != max_record_for(ds) ||
-	    h->boot_slots != PLR_BOOT_SLOTS) {
+	ok = (h->version == PLR_VERSION || h->version == PLR_VERSION_V1) &&
+	     h->header_size == PLR_HEADER_SIZE && h->align == PLR_ALIGN &&
+	     h->data_offset == PLR_HEADER_SIZE && !(ds % PLR_ALIGN) &&
+	     ds >= PLR_MIN_DATA_SIZE && ds <= map_size - PLR_HEADER_SIZE &&
+	     h->boot_slots == PLR_BOOT_SLOTS;
+	if (ok && h->version == PLR_VERSION_V1)
+		ok = h->max_record == max_record_v1(ds);
+	if (ok && h->version == PLR_VERSION)
+		ok = chunk_size_ok(h->chunk_size) && h->n_chunks >= 2 &&
+		     h->n_chunks == ds / h->chunk_size &&
+		     h->max_record == max_record_v2(h->chunk_size);
+	if (!ok) {
 		*reason = PLR_BAD_GEOMETRY;
 		return PLR_INVALID;
+	}
+	if (geom) {
+		memset(geom, 0, sizeof(*geom));
+		geom->version = h->version;
+		geom->max_record = h->max_record;
+		geom->data_size = ds;
+		geom->flags = h->flags;
+		geom->format_realtime_ns = h->format_realtime_ns;
+		if (h->version == PLR_VERSION) {
+			geom->chunk_size = h->chunk_size;
+			geom->n_chunks = h->n_chunks;
+			geom->compat = h->compat;
+			geom->ro_compat = h->ro_compat;
+			geom->incompat = h->incompat;
+			memcpy(geom->key, h->key, PLR_KEY_SIZE);
+		}
 	}
 	return PLR_VALID;
 }
 
-static void write_geometry(struct plr_hdr *h, uint64_t data_size,
-			   uint64_t realtime_ns, uint32_t flags)
+/* Fill the geometry of a v2 header page (bytes 0..127) and both crcs. */
+static void write_geometry(struct plr_hdr *h, uint64_t data_size, uint32_t chunk_size,
+			   const uint8_t *key, uint64_t realtime_ns, uint32_t flags)
 {
 	memcpy(h->magic, hdr_magic, sizeof(hdr_magic));
 	h->version = PLR_VERSION;
@@ -484,60 +748,119 @@ static void write_geometry(struct plr_hdr *h, uint64_t data_size,
 	h->align = PLR_ALIGN;
 	h->data_offset = PLR_HEADER_SIZE;
 	h->data_size = data_size;
-	h->max_record = max_record_for(data_size);
+	h->max_record = max_record_v2(chunk_size);
 	h->boot_slots = PLR_BOOT_SLOTS;
 	h->format_realtime_ns = realtime_ns;
 	h->flags = flags;
 	h->hdr_crc = plr_crc32c(0, h, HDR_CRC_LEN);
+	h->chunk_size = chunk_size;
+	h->n_chunks = (uint32_t)(data_size / chunk_size);
+	memcpy(h->key, key, PLR_KEY_SIZE);
+	h->compat = 0;
+	h->ro_compat = 0;
+	h->incompat = 0;
+	memset(h->pad0, 0, sizeof(h->pad0));
+	h->geo_crc = plr_crc32c(0, (uint8_t *)h + GEO_OFF, GEO_CRC_LEN);
+}
+
+static inline struct plr_chunk *chunk_at(uint8_t *data, uint32_t chunk_size, uint32_t index)
+{
+	return (void *)(data + (uint64_t)index * chunk_size);
+}
+
+/* A fresh chunk header: FREE, generation 0, nothing counted. */
+static void init_chunk(struct plr_chunk *ch, uint32_t chunk_size, const uint8_t *key,
+		       uint32_t index)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->magic = CHUNK_MAGIC;
+	ch->chunk_size = chunk_size;
+	memcpy(ch->key, key, PLR_KEY_SIZE);
+	ch->index = index;
+}
+
+static void random_key(uint8_t *key)
+{
+	uint64_t x;
+	int i;
+
+	if (getrandom(key, PLR_KEY_SIZE, GRND_NONBLOCK) == PLR_KEY_SIZE)
+		return;
+	/* no entropy yet (early boot): the key is then only a place binding */
+	x = clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32) ^ clock_ns(CLOCK_REALTIME);
+	for (i = 0; i < (int)PLR_KEY_SIZE; i++) {
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		key[i] = (uint8_t)(x >> 56);
+	}
 }
 
 /*
- * plr_format() - write a fresh header page; the data area is zeroed.
- * @first_seq:   seq of the first record (1 for a new region; more after a
- *               rebuild, so that seqs stay unique within the region)
+ * plr_format() - write a fresh v2 region: header page, chunk headers; the
+ * rest of the data area is zeroed.
+ * @first_seq:   seq of the first record (1 for a new region; more when a
+ *               v1 region is converted, so that seqs stay unique)
  * @realtime_ns: CLOCK_REALTIME of the format, ns
  *
- * The caller holds the region's open lock: formatting is not atomic.
+ * A new random key (getrandom(2)) is drawn.  The caller holds the region's
+ * open lock; writers attached to what was there before append records that
+ * no reader will accept (they are bound to the old key).
  * Return: 0 or PLR_ESMALL.
  */
 int plr_format(uint8_t *base, uint64_t map_size, uint64_t first_seq,
 	       uint64_t realtime_ns)
 {
 	uint64_t ds = data_size_for(map_size);
+	struct plr_hdr *h = (void *)base;
+	uint8_t key[PLR_KEY_SIZE];
+	uint32_t cs, i;
 
 	if (ds < PLR_MIN_DATA_SIZE)
 		return PLR_ESMALL;
+	cs = chunk_size_for(ds);
+	random_key(key);
 	memset(base, 0, PLR_HEADER_SIZE + ds);
-	struct plr_hdr *h = (void *)base;
-
+	for (i = 0; i < ds / cs; i++)
+		init_chunk(chunk_at(base + PLR_HEADER_SIZE, cs, i), cs, key, i);
 	h->next_seq = first_seq ? first_seq : 1;
-	write_geometry(h, ds, realtime_ns, 0);
+	h->head = 1;	/* generation 0 means "never used" */
+	write_geometry(h, ds, cs, key, realtime_ns, 0);
 	return 0;
 }
 
 /*
- * plr_attach() - make a process-local view of a valid region.
+ * plr_attach() - make a process-local view of a valid v2 region.
  * @boot_id: 16 bytes, stamped into every record this view appends
  *
- * The geometry is copied once and trusted from then on; a header that
- * changes under us cannot move a writer outside the mapping.
- * Return: 0, or PLR_EBADHDR if plr_check() would not say PLR_VALID.
+ * The geometry comes from one private copy of the header (plr_check) and is
+ * trusted from then on: a header that changes under us cannot move a writer
+ * outside the mapping.
+ * Return: 0; PLR_EOLD for a v1 region (read it, convert it to write);
+ * PLR_EVERSION if it has read-only features we do not know; PLR_EBADHDR if
+ * plr_check() would not say PLR_VALID.
  */
 int plr_attach(struct plr_ring *r, uint8_t *base, uint64_t map_size,
 	       const uint8_t *boot_id)
 {
-	const struct plr_hdr *h = (const void *)base;
+	struct plr_geom g;
 	int reason;
 
-	if (plr_check(base, map_size, &reason) != PLR_VALID)
+	if (plr_check(base, map_size, &reason, &g) != PLR_VALID)
 		return PLR_EBADHDR;
+	if (g.version != PLR_VERSION)
+		return PLR_EOLD;
+	if (g.ro_compat & ~PLR_RO_COMPAT_KNOWN)
+		return PLR_EVERSION;
+	memset(r, 0, sizeof(*r));
 	r->base = base;
 	r->map_size = map_size;
 	r->data = base + PLR_HEADER_SIZE;
-	r->data_size = h->data_size;
-	r->max_record = h->max_record;
-	r->boot_no = 0;
-	r->flags = 0;
+	r->data_size = g.data_size;
+	r->max_record = g.max_record;
+	r->chunk_size = g.chunk_size;
+	r->n_chunks = g.n_chunks;
+	r->key_reg = crc32c_raw(~0u, g.key, PLR_KEY_SIZE);
+	r->attach_id = __atomic_add_fetch(&attach_counter, 1, __ATOMIC_RELAXED);
+	r->token = (uint32_t)(r->attach_id * 2654435761u) ^ self_pid();
 	memcpy(r->boot_id, boot_id, PLR_BOOT_ID_SIZE);
 	return 0;
 }
@@ -547,18 +870,7 @@ int plr_attach(struct plr_ring *r, uint8_t *base, uint64_t map_size,
 
 static inline struct plr_boot_entry *boot_entry(uint8_t *base, uint64_t no)
 {
-	return (void *)(base + BOOT_TABLE_OFF + ((no - 1) % PLR_BOOT_SLOTS) * 64);
-}
-
-/* [F1] order (and drain) stores to a write-combining mapping */
-static inline void wc_fence(uint32_t flags)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	if (flags & PLR_RING_WC)
-		__builtin_ia32_sfence();
-#else
-	(void)flags;
-#endif
+	return (void *)(base + BOOT_TABLE_OFF + ((no - 1) % PLR_BOOT_SLOTS) * BOOT_ENTRY_SIZE);
 }
 
 static void fill_boot_entry(struct plr_boot_entry *e, const uint8_t *id,
@@ -583,7 +895,9 @@ static void fill_boot_entry(struct plr_boot_entry *e, const uint8_t *id,
  *               entry before filling it ourselves (it may have died)
  *
  * Exactly one of many processes opening at once wins the compare-and-swap
- * on boot_word and starts the new boot.
+ * on boot_word and starts the new boot.  A loser waits for the entry of
+ * *that boot number*: once the table has wrapped, the slot holds an older
+ * boot's READY entry until the winner claims it, and that is not ours.
  * Return: 1 if this call started a new boot, 0 if it was registered already.
  */
 int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns)
@@ -598,13 +912,17 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 		if (no && (w & 0xffffffffu) == hash) {
 			struct plr_boot_entry *e = boot_entry(r->base, no);
 			uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + spin_ns;
-			uint32_t st;
+			bool ready;
 
-			/* [B2] state before fields; pairs with [B1] */
-			while ((st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE)) != BOOT_READY &&
-			       clock_ns(CLOCK_MONOTONIC) < deadline)
+			for (;;) {
+				/* [B2] state before fields; pairs with [B1] */
+				ready = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE) == BOOT_READY &&
+					__atomic_load_n(&e->boot_no, __ATOMIC_RELAXED) == no;
+				if (ready || clock_ns(CLOCK_MONOTONIC) >= deadline)
+					break;
 				sched_yield();
-			if (st != BOOT_READY) {
+			}
+			if (!ready) {
 				/* the winner died before finishing: finish for it */
 				fill_boot_entry(e, r->boot_id, no,
 						__atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),
@@ -612,8 +930,7 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 				r->boot_no = (uint32_t)no;
 				return 0;
 			}
-			if (e->boot_no == no &&
-			    memcmp(e->boot_id, r->boot_id, PLR_BOOT_ID_SIZE) == 0) {
+			if (memcmp(e->boot_id, r->boot_id, PLR_BOOT_ID_SIZE) == 0) {
 				r->boot_no = (uint32_t)no;
 				return 0;
 			}
@@ -655,7 +972,8 @@ int plr_boots(const uint8_t *base, uint64_t map_size, struct plr_boot *out,
 	if (map_size < PLR_HEADER_SIZE)
 		return 0;
 	for (i = 0; i < PLR_BOOT_SLOTS && n < max; i++) {
-		const struct plr_boot_entry *src = (const void *)(base + BOOT_TABLE_OFF + i * 64);
+		const struct plr_boot_entry *src =
+			(const void *)(base + BOOT_TABLE_OFF + i * BOOT_ENTRY_SIZE);
 		struct plr_boot_entry e;
 
 		/* [B2] state before fields; pairs with [B1] */
@@ -694,48 +1012,178 @@ int plr_counters(const uint8_t *base, uint64_t map_size, struct plr_counters *ou
 	out->head = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
 	out->next_seq = __atomic_load_n(&h->next_seq, __ATOMIC_RELAXED);
 	out->boot_word = __atomic_load_n(&h->boot_word, __ATOMIC_RELAXED);
+	out->busy_drops = __atomic_load_n(&h->busy_drops, __ATOMIC_RELAXED);
 	out->format_realtime_ns = h->format_realtime_ns;
 	return 0;
 }
 
 /* ------------------------------------------------------------------ */
-/* Writers                                                              */
+/* Writers: chunks                                                      */
 
-/* Reserve @stride bytes; returns their offset in the data area. */
-static uint64_t reserve(struct plr_ring *r, uint64_t stride)
+static inline uint64_t ctl_word(uint32_t state, uint64_t gen, uint32_t tid)
+{
+	return state | (gen & GEN_LO_MASK) << 8 | (uint64_t)tid << 32;
+}
+
+/* Is the thread that owns a chunk still there?  (kill(2) with signal 0.) */
+static bool owner_alive(uint32_t tid)
+{
+	int saved = errno;
+	bool alive;
+
+	if (!tid)
+		return false;
+	alive = kill((pid_t)tid, 0) == 0 || errno != ESRCH;
+	errno = saved;
+	return alive;
+}
+
+/*
+ * Committed records of generation @gen in a chunk we hold exclusively: the
+ * owner wrote them back to back from the chunk header on.
+ */
+static uint64_t count_committed(const uint8_t *chunk, uint32_t chunk_size,
+				uint32_t max_record, uint64_t gen)
+{
+	uint64_t p = PLR_CHUNK_HDR_SIZE, n = 0;
+
+	while (chunk_size - p >= PLR_REC_HDR_SIZE) {
+		struct plr_rec rec;
+
+		memcpy(&rec, chunk + p, sizeof(rec));
+		if (rec.magic != REC_MAGIC || rec.gen != gen || rec.len < PLR_REC_HDR_SIZE ||
+		    rec.len > max_record || rec.len > chunk_size - p)
+			break;
+		n += rec.commit == REC_COMMITTED;
+		p += align_up(rec.len);
+	}
+	return n;
+}
+
+/*
+ * Count the generation a chunk held into its counters, once.  Each counter
+ * word remembers the low bits of the generation it counted last, so doing
+ * this again after a recycler died half-way changes nothing.
+ */
+static void count_eviction(struct plr_chunk *ch, uint32_t chunk_size, uint32_t max_record)
+{
+	uint64_t gen = ch->gen, lo = gen & GEN_LO_MASK, n, w;
+	uint32_t boot_no = ch->boot_no;
+
+	if (ch->magic != CHUNK_MAGIC || !gen)
+		return;
+	n = count_committed((const uint8_t *)ch, chunk_size, max_record, gen);
+	w = __atomic_load_n(&ch->evicted, __ATOMIC_RELAXED);
+	if ((w & GEN_LO_MASK) != lo)
+		__atomic_store_n(&ch->evicted, ((w >> 24) + n) << 24 | lo, __ATOMIC_RELAXED);
+	if (boot_no) {
+		uint64_t *slot = &ch->boot_evicted[(boot_no - 1) % PLR_BOOT_SLOTS];
+		uint64_t tag = boot_no & BOOT_TAG_MASK, cum;
+
+		w = __atomic_load_n(slot, __ATOMIC_RELAXED);
+		if ((w & GEN_LO_MASK) != lo) {
+			cum = ((w >> 24) & BOOT_TAG_MASK) == tag ? w >> 36 : 0;
+			__atomic_store_n(slot, (cum + n) << 36 | tag << 24 | lo, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+/* Take the next chunk in cursor order for @ln; PLR_EBUSY if none is free. */
+static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 {
 	struct plr_hdr *h = (void *)r->base;
-	uint64_t ds = r->data_size;
-	uint64_t old = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
-	uint64_t off, pos, end, lap, next;
+	uint32_t tid = self_tid(), tries = 2 * r->n_chunks + 2;
 
-	do {
-		off = old & HEAD_OFF_MASK;
-		lap = old >> HEAD_OFF_BITS;
-		if (off >= ds || off % PLR_ALIGN)
-			off = ds;	/* a head we cannot trust: restart at 0 */
-		if (off + stride <= ds) {
-			pos = off;
-		} else {
-			pos = 0;
-			lap++;
+	while (tries--) {
+		uint64_t g = __atomic_fetch_add(&h->head, 1, __ATOMIC_RELAXED);
+		uint32_t index = (uint32_t)(g % r->n_chunks);
+		struct plr_chunk *ch = chunk_at(r->data, r->chunk_size, index);
+		/* [C2] the chunk's state before anything in it; pairs with [C1] */
+		uint64_t v = __atomic_load_n(&ch->ctl, __ATOMIC_ACQUIRE);
+		uint32_t st = v & 0xff;
+
+		if (!g)
+			continue;	/* generation 0 means "never used" */
+		if (st == CH_WRITING || st == CH_RECYCLING) {
+			if (owner_alive((uint32_t)(v >> 32)))
+				continue;	/* never take a live writer's chunk */
+			if (st == CH_WRITING) {
+				/* a dead writer's chunk: seal it, keep its records a lap */
+				__atomic_compare_exchange_n(&ch->ctl, &v, (v & ~0xffull) | CH_SEALED,
+							    false, __ATOMIC_ACQ_REL,
+							    __ATOMIC_RELAXED);
+				continue;
+			}
 		}
-		end = pos + stride;
-		if (end == ds) {
-			end = 0;
-			lap++;
-		}
-		next = lap << HEAD_OFF_BITS | end;
-	} while (!__atomic_compare_exchange_n(&h->head, &old, next, true,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-
-	if (pos == 0 && off < ds) {
-		/* skipped [off, ds): mark the gap for readers that follow lengths */
-		uint32_t pad[2] = { PAD_MAGIC, (uint32_t)(ds - off) };
-
-		memcpy(r->data + off, pad, sizeof(pad));
+		/* [C3] take it; acquire pairs with [C1] of its last owner */
+		if (!__atomic_compare_exchange_n(&ch->ctl, &v, ctl_word(CH_RECYCLING, g, tid),
+						 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+			continue;
+		count_eviction(ch, r->chunk_size, r->max_record);
+		ch->magic = CHUNK_MAGIC;
+		ch->chunk_size = r->chunk_size;
+		ch->index = index;
+		ch->owner_pid = self_pid();
+		ch->owner_token = r->token;
+		ch->boot_no = r->boot_no;
+		__atomic_store_n(&ch->gen, g, __ATOMIC_RELAXED);
+		wc_fence(r->flags);
+		/* [C1] the chunk header before WRITING; pairs with [C2], [C3] */
+		__atomic_store_n(&ch->ctl, ctl_word(CH_WRITING, g, tid), __ATOMIC_RELEASE);
+		ln->chunk = (uint8_t *)ch;
+		ln->gen = g;
+		ln->index = index;
+		ln->off = PLR_CHUNK_HDR_SIZE;
+		return 0;
 	}
-	return pos;
+	return PLR_EBUSY;
+}
+
+/* Give up the lane's chunk: its records stay until it is taken again. */
+static void seal_chunk(const struct plr_ring *r, struct lane *ln)
+{
+	struct plr_chunk *ch = (void *)ln->chunk;
+
+	wc_fence(r->flags);
+	/* [C1] our last record before SEALED; pairs with [C3] */
+	__atomic_store_n(&ch->ctl, ctl_word(CH_SEALED, ln->gen, self_tid()), __ATOMIC_RELEASE);
+	wc_fence(r->flags);
+	ln->chunk = NULL;
+}
+
+/* This thread's lane for @r, or NULL if it has none. */
+static struct lane *lane_find(const struct plr_ring *r)
+{
+	int i;
+
+	for (i = 0; i < LANES; i++)
+		if (tl_lanes[i].attach_id == r->attach_id)
+			return &tl_lanes[i];
+	return NULL;
+}
+
+/*
+ * This thread's lane for @r, made if need be.  With every lane in use the
+ * oldest is forgotten: its chunk stays ours (WRITING) until plr_detach() of
+ * its region or the end of this thread.
+ */
+static struct lane *lane_get(const struct plr_ring *r)
+{
+	struct lane *ln = lane_find(r);
+	int i;
+
+	if (ln)
+		return ln;
+	for (i = 0; i < LANES; i++)
+		if (!tl_lanes[i].attach_id)
+			break;
+	if (i == LANES) {
+		memmove(&tl_lanes[0], &tl_lanes[1], sizeof(tl_lanes[0]) * (LANES - 1));
+		i = LANES - 1;
+	}
+	memset(&tl_lanes[i], 0, sizeof(tl_lanes[i]));
+	tl_lanes[i].attach_id = r->attach_id;
+	return &tl_lanes[i];
 }
 
 /*
@@ -744,55 +1192,121 @@ static uint64_t reserve(struct plr_ring *r, uint64_t stride)
  * @realtime_ns:  CLOCK_REALTIME, ns since the epoch
  * @monotonic_ns: CLOCK_MONOTONIC, ns since boot
  *
- * Lock-free and async-signal-safe once pid and tid are cached; no syscall.
- * Return: the record's seq (>= 1), or PLR_ETOOBIG (nothing written) if the
- * record would exceed the region's max_record.
+ * Lock-free; no syscall except when a chunk is full (then the next one is
+ * taken, with a kill(tid, 0) per chunk of another writer met on the way).
+ * Async-signal-safe: an append from a signal handler that interrupts one on
+ * the same thread writes after it, or, if the chunk is full, is dropped
+ * with PLR_EBUSY rather than touch the chunk being written.
+ * Return: the record's seq (>= 1); PLR_ETOOBIG (nothing written) if the
+ * record would exceed the region's max_record; PLR_EBUSY (nothing written,
+ * busy_drops counted) if every chunk is held by a live writer.
  */
 int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 		      uint64_t realtime_ns, uint64_t monotonic_ns)
 {
 	struct plr_hdr *h = (void *)r->base;
 	struct plr_rec rec;
-	uint64_t pos;
+	struct lane *ln;
+	uint32_t need, off, reg, crc;
 	uint8_t *dst;
-	uint32_t crc;
 
 	if (len > r->max_record - PLR_REC_HDR_SIZE)
 		return PLR_ETOOBIG;
+	need = (uint32_t)align_up(PLR_REC_HDR_SIZE + (uint64_t)len);
 
-	pos = reserve(r, align_up(PLR_REC_HDR_SIZE + (uint64_t)len));
+	ln = tl_depth ? lane_find(r) : lane_get(r);
+	tl_depth++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!ln || !ln->chunk || ln->off + need > r->chunk_size) {
+		if (!ln || tl_depth > 1 ||
+		    ((ln->chunk ? seal_chunk(r, ln) : (void)0), acquire_chunk(r, ln)) < 0) {
+			tl_depth--;
+			__atomic_fetch_add(&h->busy_drops, 1, __ATOMIC_RELAXED);
+			return PLR_EBUSY;
+		}
+	}
+	off = ln->off;
+	ln->off = off + need;	/* ours before any store: a nested append goes after */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+
 	rec.magic = REC_MAGIC;
 	rec.commit = REC_RESERVED;
+	rec.crc = 0;
 	rec.len = PLR_REC_HDR_SIZE + len;
+	rec.flags = 0;
 	rec.seq = __atomic_fetch_add(&h->next_seq, 1, __ATOMIC_RELAXED);
+	rec.gen = ln->gen;
 	rec.realtime_ns = realtime_ns;
 	rec.monotonic_ns = monotonic_ns;
 	memcpy(rec.boot_id, r->boot_id, PLR_BOOT_ID_SIZE);
 	rec.pid = self_pid();
 	rec.tid = self_tid();
-	rec.crc = 0;	/* stored once the payload is in */
-	crc = crc32c_raw(~0u, (uint8_t *)&rec + REC_CRC_FROM, PLR_REC_HDR_SIZE - REC_CRC_FROM);
+	reg = crc32c_raw(place_reg(r->key_reg, ln->index, off),
+			 (const uint8_t *)&rec + REC_HCRC_FROM,
+			 PLR_REC_HDR_SIZE - REC_HCRC_FROM);
+	rec.hcrc = ~reg;
 
-	dst = r->data + pos;
-	memcpy(dst, &rec, sizeof(rec));
-	crc = ~copy_crc32c_raw(crc, dst + PLR_REC_HDR_SIZE, payload, len);
-	memcpy(dst + REC_CRC_OFF, &crc, sizeof(crc));
+	dst = ln->chunk + off;
+	__atomic_store_n((uint32_t *)dst, 0, __ATOMIC_RELAXED);
 	wc_fence(r->flags);
-	/* [W1] header, payload and crc before COMMITTED; pairs with [R1] */
-	__atomic_store_n(&((struct plr_rec *)dst)->commit, REC_COMMITTED,
+	/* [W0a] the old magic is gone before the new header body lands */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(dst + 4, (const uint8_t *)&rec + 4, sizeof(rec) - 4);
+	wc_fence(r->flags);
+	/* [W0] header body before magic; pairs with [R0] */
+	__atomic_store_n((uint32_t *)dst, REC_MAGIC, __ATOMIC_RELEASE);
+	crc = ~copy_crc32c_raw(reg, dst + PLR_REC_HDR_SIZE, payload, len);
+	memcpy(dst + offsetof(struct plr_rec, crc), &crc, sizeof(crc));
+	wc_fence(r->flags);
+	/* [W1] payload and crc before COMMITTED; pairs with [R1] */
+	__atomic_store_n((uint32_t *)(dst + offsetof(struct plr_rec, commit)), REC_COMMITTED,
 			 __ATOMIC_RELEASE);
 	wc_fence(r->flags);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	tl_depth--;
 	return (int64_t)(rec.seq & INT64_MAX);
 }
 
 /*
- * plr_append() - append one record stamped with CLOCK_REALTIME and
- * CLOCK_MONOTONIC now (vDSO reads, no syscall).  See plr_append_ts().
+ * plr_append() - append one record stamped now (plr_now(): one fine clock
+ * read, no syscall).  See plr_append_ts().
  */
 int64_t plr_append(struct plr_ring *r, const void *payload, uint32_t len)
 {
-	return plr_append_ts(r, payload, len, clock_ns(CLOCK_REALTIME),
-			     clock_ns(CLOCK_MONOTONIC));
+	uint64_t rt, mono;
+
+	plr_now(&rt, &mono);
+	return plr_append_ts(r, payload, len, rt, mono);
+}
+
+/*
+ * plr_detach() - give up the chunks this attach holds, in every thread
+ * (they become SEALED: their records stay); call it when no thread appends
+ * through @r any more, before unmapping.
+ */
+void plr_detach(struct plr_ring *r)
+{
+	struct lane *ln;
+	uint32_t i, pid = self_pid();
+
+	if (!r->base || !r->n_chunks)
+		return;
+	for (i = 0; i < r->n_chunks; i++) {
+		struct plr_chunk *ch = chunk_at(r->data, r->chunk_size, i);
+		uint64_t v = __atomic_load_n(&ch->ctl, __ATOMIC_ACQUIRE);
+
+		if ((v & 0xff) == CH_WRITING && ch->owner_pid == pid &&
+		    ch->owner_token == r->token) {
+			wc_fence(r->flags);
+			/* [C1] as in seal_chunk() */
+			__atomic_compare_exchange_n(&ch->ctl, &v, (v & ~0xffull) | CH_SEALED,
+						    false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		}
+	}
+	wc_fence(r->flags);
+	ln = lane_find(r);
+	if (ln)
+		memset(ln, 0, sizeof(*ln));
 }
 
 /* ------------------------------------------------------------------ */
@@ -804,6 +1318,8 @@ struct scan_state {
 	uint64_t cap_buf;
 	uint64_t *torn_seqs;
 	uint64_t n_torn, cap_torn;
+	uint64_t since_seq;
+	uint32_t max_record;
 };
 
 #define HUGE_BYTES	(2u << 20)
@@ -833,60 +1349,272 @@ static bool grow(void **p, uint64_t *cap, uint64_t need, uint64_t elem)
 	return true;
 }
 
-/* Copy the record at @pos out and validate the copy; true if it is sound. */
-static int take_record(struct scan_state *st, const uint8_t *data, uint64_t ds,
-		       uint32_t max_record, uint64_t pos, uint64_t since_seq,
-		       uint64_t *stride)
+static int add_torn(struct scan_state *st, uint64_t seq)
+{
+	if (!grow((void **)&st->torn_seqs, &st->cap_torn, st->n_torn + 1, 8))
+		return PLR_ENOMEM;
+	st->torn_seqs[st->n_torn++] = seq;
+	return 0;
+}
+
+/* Keep a validated record whose boot ID and payload were copied to the end of buf. */
+static int add_entry(struct scan_state *st, uint64_t seq, uint64_t rt, uint64_t mono,
+		     uint32_t pid, uint32_t tid, uint64_t pos, uint32_t plen)
 {
 	struct plr_scan *s = st->s;
-	struct plr_rec rec;
+
+	if (seq <= st->since_seq)
+		return 0;
+	if (!grow((void **)&s->entries, &st->cap_entries, s->n_entries + 1,
+		  sizeof(struct plr_entry)))
+		return PLR_ENOMEM;
+	s->entries[s->n_entries++] = (struct plr_entry){
+		.seq = seq,
+		.realtime_ns = rt,
+		.monotonic_ns = mono,
+		.buf_off = s->buf_len + PLR_BOOT_ID_SIZE,
+		.pos = pos,
+		.payload_len = plen,
+		.pid = pid,
+		.tid = tid,
+	};
+	s->buf_len += PLR_BOOT_ID_SIZE + plen;
+	return 0;
+}
+
+/*
+ * Version 1: copy the record at @pos out and validate the copy.
+ * Return: 1 and *@stride if a valid record was taken, 0 if none starts
+ * here, or PLR_ENOMEM.
+ */
+static int take_record_v1(struct scan_state *st, const uint8_t *data, uint64_t ds,
+			  uint64_t pos, uint64_t *stride)
+{
+	struct plr_scan *s = st->s;
+	struct plr_rec1 rec;
 	uint32_t plen, crc;
 	uint8_t *dst;
 
 	memcpy(&rec, data + pos, sizeof(rec));
-	if (rec.magic != REC_MAGIC || rec.len < PLR_REC_HDR_SIZE ||
-	    rec.len > max_record || rec.len > ds - pos)
+	if (rec.magic != REC1_MAGIC || rec.len < PLR_V1_REC_HDR_SIZE ||
+	    rec.len > st->max_record || rec.len > ds - pos)
 		return 0;
-	if (rec.commit == REC_RESERVED) {
-		if (!grow((void **)&st->torn_seqs, &st->cap_torn, st->n_torn + 1, 8))
-			return PLR_ENOMEM;
-		st->torn_seqs[st->n_torn++] = rec.seq;
-		return 0;
-	}
+	if (rec.commit == REC_RESERVED)
+		return add_torn(st, rec.seq);
 	if (rec.commit != REC_COMMITTED)
 		return 0;
 
-	plen = rec.len - PLR_REC_HDR_SIZE;
-	if (!grow((void **)&s->buf, &st->cap_buf, s->buf_len + 16 + plen, 1))
+	plen = rec.len - PLR_V1_REC_HDR_SIZE;
+	if (!grow((void **)&s->buf, &st->cap_buf, s->buf_len + PLR_BOOT_ID_SIZE + plen, 1))
 		return PLR_ENOMEM;
 	dst = s->buf + s->buf_len;
-	memcpy(dst, rec.boot_id, 16);
-	memcpy(dst + 16, data + pos + PLR_REC_HDR_SIZE, plen);
-	crc = plr_crc32c(plr_crc32c(0, (uint8_t *)&rec + REC_CRC_FROM,
-				    PLR_REC_HDR_SIZE - REC_CRC_FROM),
-			 dst + 16, plen);
+	memcpy(dst, rec.boot_id, PLR_BOOT_ID_SIZE);
+	memcpy(dst + PLR_BOOT_ID_SIZE, data + pos + PLR_V1_REC_HDR_SIZE, plen);
+	crc = plr_crc32c(plr_crc32c(0, (uint8_t *)&rec + REC1_CRC_FROM,
+				    PLR_V1_REC_HDR_SIZE - REC1_CRC_FROM),
+			 dst + PLR_BOOT_ID_SIZE, plen);
 	if (crc != rec.crc) {
 		s->corrupt++;
 		return 0;
 	}
 	*stride = align_up(rec.len);
-	if (rec.seq <= since_seq)
-		return 1;
-	if (!grow((void **)&s->entries, &st->cap_entries, s->n_entries + 1,
-		  sizeof(struct plr_entry)))
+	if (add_entry(st, rec.seq, rec.realtime_ns, rec.monotonic_ns, rec.pid, rec.tid,
+		      pos, plen) < 0)
 		return PLR_ENOMEM;
-	s->entries[s->n_entries++] = (struct plr_entry){
-		.seq = rec.seq,
-		.realtime_ns = rec.realtime_ns,
-		.monotonic_ns = rec.monotonic_ns,
-		.buf_off = s->buf_len + 16,
-		.pos = pos,
-		.payload_len = plen,
-		.pid = rec.pid,
-		.tid = rec.tid,
-	};
-	s->buf_len += 16 + plen;
 	return 1;
+}
+
+/* Version 1: walk the whole data area in 8-byte steps. */
+static int scan_v1(struct scan_state *st, const uint8_t *data, uint64_t ds)
+{
+	uint64_t pos = 0, stride;
+	int ret;
+
+	while (ds - pos >= PLR_V1_REC_HDR_SIZE) {
+		/* [R1] commit before the record's bytes; pairs with v1 writers' [W1] */
+		if (load32(data + pos) == REC1_MAGIC &&
+		    __atomic_load_n((const uint32_t *)(data + pos + 4), __ATOMIC_ACQUIRE) != 0) {
+			ret = take_record_v1(st, data, ds, pos, &stride);
+			if (ret < 0)
+				return ret;
+			if (ret == 1) {
+				pos += stride;
+				continue;
+			}
+		}
+		pos += PLR_ALIGN;
+	}
+	return 0;
+}
+
+/*
+ * Version 2: is a record header of generation @gen at offset @p of chunk
+ * @index, with a matching hcrc?  Fills @rec with the private copy.
+ */
+static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
+		      uint32_t max_record, uint32_t key_reg, uint64_t gen, uint32_t p,
+		      struct plr_rec *rec, bool *damaged)
+{
+	uint32_t reg;
+
+	*damaged = false;
+	/* [R0] magic before the header body; pairs with [W0] */
+	if (__atomic_load_n((const uint32_t *)(chunk + p), __ATOMIC_ACQUIRE) != REC_MAGIC)
+		return false;
+	memcpy(rec, chunk + p, sizeof(*rec));
+	if (gen != UINT64_MAX && rec->gen != gen)
+		return false;	/* an earlier generation's bytes */
+	reg = crc32c_raw(place_reg(key_reg, index, p), (const uint8_t *)rec + REC_HCRC_FROM,
+			 PLR_REC_HDR_SIZE - REC_HCRC_FROM);
+	if (~reg != rec->hcrc || rec->len < PLR_REC_HDR_SIZE || rec->len > max_record ||
+	    rec->len > chunk_size - p) {
+		/* ours and damaged, unless a writer is storing it right now */
+		*damaged = gen != UINT64_MAX &&
+			   load32(chunk + p) == REC_MAGIC && load64(chunk + p + 32) == gen;
+		return false;
+	}
+	return true;
+}
+
+/* The newest generation with a valid record in a chunk whose header is damaged. */
+static uint64_t find_gen(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
+			 uint32_t max_record, uint32_t key_reg)
+{
+	uint64_t best = 0;
+	uint32_t p;
+	struct plr_rec rec;
+	bool damaged;
+
+	for (p = PLR_CHUNK_HDR_SIZE; chunk_size - p >= PLR_REC_HDR_SIZE; p += PLR_ALIGN)
+		if (header_at(chunk, index, chunk_size, max_record, key_reg, UINT64_MAX, p,
+			      &rec, &damaged) && rec.gen > best)
+			best = rec.gen;
+	return best;
+}
+
+/* Version 2: walk one chunk for the records of generation @gen. */
+static int walk_chunk(struct scan_state *st, const uint8_t *data, uint32_t index,
+		      uint32_t chunk_size, uint32_t key_reg, uint64_t gen)
+{
+	const uint8_t *chunk = data + (uint64_t)index * chunk_size;
+	struct plr_scan *s = st->s;
+	uint32_t p = PLR_CHUNK_HDR_SIZE;
+
+	while (chunk_size - p >= PLR_REC_HDR_SIZE) {
+		struct plr_rec rec;
+		uint32_t commit, plen;
+		uint8_t *dst;
+		bool damaged;
+
+		if (!header_at(chunk, index, chunk_size, st->max_record, key_reg, gen, p, &rec,
+			       &damaged)) {
+			s->corrupt += damaged;
+			p += PLR_ALIGN;
+			continue;
+		}
+		/* [R1] commit before the payload; pairs with [W1] */
+		commit = __atomic_load_n((const uint32_t *)(chunk + p + 4), __ATOMIC_ACQUIRE);
+		if (commit == REC_RESERVED) {
+			if (add_torn(st, rec.seq) < 0)
+				return PLR_ENOMEM;
+			p += (uint32_t)align_up(rec.len);
+			continue;
+		}
+		if (commit != REC_COMMITTED) {
+			s->corrupt++;
+			p += (uint32_t)align_up(rec.len);
+			continue;
+		}
+		plen = rec.len - PLR_REC_HDR_SIZE;
+		if (!grow((void **)&s->buf, &st->cap_buf, s->buf_len + PLR_BOOT_ID_SIZE + plen, 1))
+			return PLR_ENOMEM;
+		dst = s->buf + s->buf_len;
+		memcpy(dst, rec.boot_id, PLR_BOOT_ID_SIZE);
+		memcpy(dst + PLR_BOOT_ID_SIZE, chunk + p + PLR_REC_HDR_SIZE, plen);
+		if (~crc32c_raw(~rec.hcrc, dst + PLR_BOOT_ID_SIZE, plen) != rec.crc) {
+			s->corrupt++;
+		} else if (add_entry(st, rec.seq, rec.realtime_ns, rec.monotonic_ns, rec.pid,
+				     rec.tid, (uint64_t)index * chunk_size + p, plen) < 0) {
+			return PLR_ENOMEM;
+		}
+		p += (uint32_t)align_up(rec.len);
+	}
+	return 0;
+}
+
+static void add_evicted(struct plr_scan *s, uint32_t tag, uint64_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_evicted; i++)
+		if (s->evicted[i].boot_tag == tag) {
+			s->evicted[i].records += n;
+			return;
+		}
+	if (s->n_evicted < PLR_EVICT_TAGS) {
+		s->evicted[s->n_evicted].boot_tag = tag;
+		s->evicted[s->n_evicted].records = n;
+		s->n_evicted++;
+	}
+}
+
+/* Version 2: every chunk, each from a consistent snapshot of its header. */
+static int scan_v2(struct scan_state *st, const uint8_t *data, uint64_t ds,
+		   uint32_t chunk_size, const uint8_t *key)
+{
+	struct plr_scan *s = st->s;
+	uint32_t key_reg = crc32c_raw(~0u, key, PLR_KEY_SIZE);
+	uint32_t n = (uint32_t)(ds / chunk_size), index, slot;
+	int ret;
+
+	for (index = 0; index < n; index++) {
+		const struct plr_chunk *ch = (const void *)(data + (uint64_t)index * chunk_size);
+		uint64_t ctl, gen, evw = 0;
+		int attempt;
+
+		for (attempt = 0; attempt < 4; attempt++) {
+			uint64_t n_entries = s->n_entries, buf_len = s->buf_len;
+			uint64_t n_torn = st->n_torn, corrupt = s->corrupt;
+
+			/* [C2] snapshot the chunk header; pairs with [C1] */
+			ctl = __atomic_load_n(&ch->ctl, __ATOMIC_ACQUIRE);
+			gen = __atomic_load_n(&ch->gen, __ATOMIC_RELAXED);
+			evw = __atomic_load_n(&ch->evicted, __ATOMIC_RELAXED);
+			if (load32((const uint8_t *)ch) != CHUNK_MAGIC) {
+				gen = find_gen((const uint8_t *)ch, index, chunk_size,
+					       st->max_record, key_reg);
+				evw = 0;
+			}
+			/* a generation already counted as evicted is not shown */
+			if (gen && !((ctl & 0xff) == CH_RECYCLING &&
+				     (evw & GEN_LO_MASK) == (gen & GEN_LO_MASK))) {
+				ret = walk_chunk(st, data, index, chunk_size, key_reg, gen);
+				if (ret < 0)
+					return ret;
+			}
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&ch->ctl, __ATOMIC_RELAXED) == ctl &&
+			    __atomic_load_n(&ch->gen, __ATOMIC_RELAXED) == gen)
+				break;
+			/* taken while we read it: read it again */
+			s->n_entries = n_entries;
+			s->buf_len = buf_len;
+			st->n_torn = n_torn;
+			s->corrupt = corrupt;
+		}
+		if (gen > s->max_gen)
+			s->max_gen = gen;
+		if (load32((const uint8_t *)ch) != CHUNK_MAGIC)
+			continue;
+		s->overwritten += evw >> 24;
+		for (slot = 0; slot < PLR_BOOT_SLOTS; slot++) {
+			uint64_t bw = __atomic_load_n(&ch->boot_evicted[slot], __ATOMIC_RELAXED);
+
+			if (bw >> 36)
+				add_evicted(s, (uint32_t)((bw >> 24) & BOOT_TAG_MASK), bw >> 36);
+		}
+	}
+	return 0;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -905,10 +1633,10 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /*
- * Records come out of the walk as ascending runs (one per lap, disturbed
- * locally by concurrent writers).  Rotate the oldest to the front, then
- * insertion-sort with a budget; hostile orders fall back to qsort, so the
- * cost stays O(n log n) whatever the region holds.
+ * Records come out of the walk as ascending runs (one per chunk, or per lap
+ * in v1).  Rotate the oldest to the front, then insertion-sort with a
+ * budget; other orders fall back to qsort, so the cost stays O(n log n)
+ * whatever the region holds.
  */
 static int sort_entries(struct plr_entry *e, uint64_t n)
 {
@@ -962,7 +1690,7 @@ static int boot_index(struct boot_set *b, const uint8_t *id, uint32_t *idx)
 		if (!ns)
 			return PLR_ENOMEM;
 		for (i = 0; i < b->n; i++) {
-			h = plr_crc32c(0, b->ids + i * 16, 16) & nmask;
+			h = plr_crc32c(0, b->ids + i * PLR_BOOT_ID_SIZE, PLR_BOOT_ID_SIZE) & nmask;
 			while (ns[h])
 				h = (h + 1) & nmask;
 			ns[h] = i + 1;
@@ -971,9 +1699,10 @@ static int boot_index(struct boot_set *b, const uint8_t *id, uint32_t *idx)
 		b->slots = ns;
 		b->mask = nmask;
 	}
-	h = plr_crc32c(0, id, 16) & b->mask;
+	h = plr_crc32c(0, id, PLR_BOOT_ID_SIZE) & b->mask;
 	while (b->slots[h]) {
-		if (memcmp(b->ids + (b->slots[h] - 1) * 16, id, 16) == 0) {
+		if (memcmp(b->ids + (b->slots[h] - 1) * PLR_BOOT_ID_SIZE, id,
+			   PLR_BOOT_ID_SIZE) == 0) {
 			*idx = b->slots[h] - 1;
 			return 0;
 		}
@@ -981,44 +1710,99 @@ static int boot_index(struct boot_set *b, const uint8_t *id, uint32_t *idx)
 	}
 	if (b->n == b->cap) {
 		uint32_t ncap = b->cap ? b->cap * 2 : 16;
-		uint8_t *ni = realloc(b->ids, (size_t)ncap * 16);
+		uint8_t *ni = realloc(b->ids, (size_t)ncap * PLR_BOOT_ID_SIZE);
 
 		if (!ni)
 			return PLR_ENOMEM;
 		b->ids = ni;
 		b->cap = ncap;
 	}
-	memcpy(b->ids + b->n * 16, id, 16);
+	memcpy(b->ids + b->n * PLR_BOOT_ID_SIZE, id, PLR_BOOT_ID_SIZE);
 	b->slots[h] = b->n + 1;
 	*idx = b->n++;
 	return 0;
 }
 
 /*
- * plr_scan() - find, copy out and validate every record in a data area.
- * @data:       start of the data area (untrusted bytes)
- * @data_size:  its length in bytes; the walk never reads past it
- * @max_record: longest record to accept, bytes (PLR_MAX_RECORD_CAP when
- *              the header that would say is not trusted)
- * @since_seq:  keep only records with a larger seq (0 keeps all)
- * @out:        filled on success; release with plr_scan_free()
- *
- * Terminates after at most @data_size / 8 steps and uses memory bounded by
- * a small multiple of @data_size, whatever the area holds.
- * Return: 0, PLR_EINVAL or PLR_ENOMEM.
+ * The v2 geometry of a region whose header page cannot be trusted, from its
+ * chunk headers: the chunk size most of them agree on, and the key of the
+ * first one that has it.  False if no chunk header is found (a v1 region).
  */
-int plr_scan(const uint8_t *data, uint64_t data_size, uint32_t max_record,
-	     uint64_t since_seq, struct plr_scan *out)
+static bool recover_geometry(const uint8_t *data, uint64_t ds, uint32_t *chunk_size,
+			     uint8_t *key)
 {
-	struct scan_state st = { .s = out };
+	uint32_t best = 0, best_votes = 0;
+	uint64_t cs;
+
+	for (cs = PLR_MIN_CHUNK; cs <= PLR_MAX_CHUNK && cs <= ds; cs *= 2) {
+		uint32_t votes = 0, i;
+
+		for (i = 0; i < ds / cs; i++) {
+			const struct plr_chunk *ch = (const void *)(data + i * cs);
+
+			votes += ch->magic == CHUNK_MAGIC && ch->chunk_size == cs && ch->index == i;
+		}
+		if (votes > best_votes) {
+			best_votes = votes;
+			best = (uint32_t)cs;
+		}
+	}
+	if (!best_votes)
+		return false;
+	for (cs = 0; cs < ds / best; cs++) {
+		const struct plr_chunk *ch = (const void *)(data + cs * best);
+
+		if (ch->magic == CHUNK_MAGIC && ch->chunk_size == best && ch->index == cs) {
+			memcpy(key, ch->key, PLR_KEY_SIZE);
+			break;
+		}
+	}
+	*chunk_size = best;
+	return true;
+}
+
+/*
+ * plr_scan_region() - find, copy out and validate every record in a region.
+ * @base:      start of the mapping (untrusted bytes)
+ * @map_size:  bytes mapped; nothing past it is read
+ * @since_seq: keep only records with a larger seq (0 keeps all)
+ * @out:       filled on success; release with plr_scan_free()
+ *
+ * The header page is read once.  A valid v2 header gives the geometry and
+ * key; a valid v1 header, the v1 walk; a damaged or missing one, the
+ * geometry repeated in the chunk headers, else the v1 walk over the whole
+ * mapping with the largest record size (out->version says which was read).
+ * Terminates after at most data_size / 8 steps per pass and uses memory
+ * bounded by a small multiple of the data area, whatever the region holds.
+ * Return: 0, PLR_ESMALL or PLR_ENOMEM.
+ */
+int plr_scan_region(const uint8_t *base, uint64_t map_size, uint64_t since_seq,
+		    struct plr_scan *out)
+{
+	struct scan_state st = { .s = out, .since_seq = since_seq };
 	struct boot_set bs = { 0 };
-	uint64_t pos = 0, i, w, stride;
-	int ret = 0;
+	struct plr_geom g;
+	const uint8_t *data = base + PLR_HEADER_SIZE;
+	uint64_t ds, i, w;
+	int reason, ret;
 
 	memset(out, 0, sizeof(*out));
-	if (max_record > PLR_MAX_RECORD_CAP)
-		max_record = PLR_MAX_RECORD_CAP;
-	data_size &= ~(uint64_t)(PLR_ALIGN - 1);
+	if (map_size < PLR_HEADER_SIZE + PLR_MIN_DATA_SIZE)
+		return PLR_ESMALL;
+	ret = plr_check(base, map_size, &reason, &g);
+	if (ret == PLR_VALID) {
+		ds = g.data_size;
+		out->version = g.version;
+		out->chunk_size = g.chunk_size;
+		memcpy(out->key, g.key, PLR_KEY_SIZE);
+		st.max_record = g.max_record;
+	} else {
+		ds = data_size_for(map_size);
+		out->version = recover_geometry(data, ds, &out->chunk_size, out->key)
+			       ? PLR_VERSION : PLR_VERSION_V1;
+		st.max_record = out->version == PLR_VERSION ? max_record_v2(out->chunk_size)
+							    : PLR_MAX_RECORD_CAP;
+	}
 	/*
 	 * The records kept do not overlap, so their copies (16 + payload bytes
 	 * each, less than the record) fit in data_size bytes, and there are at
@@ -1026,30 +1810,19 @@ int plr_scan(const uint8_t *data, uint64_t data_size, uint32_t max_record,
 	 * space only; pages are faulted in (huge ones, see grow()) as they are
 	 * written, and no reallocation moves them.
 	 */
-	if (!grow((void **)&out->buf, &st.cap_buf, data_size, 1) ||
-	    !grow((void **)&out->entries, &st.cap_entries, data_size / PLR_REC_HDR_SIZE + 1,
+	if (!grow((void **)&out->buf, &st.cap_buf, ds, 1) ||
+	    !grow((void **)&out->entries, &st.cap_entries, ds / PLR_V1_REC_HDR_SIZE + 1,
 		  sizeof(struct plr_entry))) {
 		ret = PLR_ENOMEM;
 		goto fail;
 	}
-
-	while (data_size - pos >= PLR_REC_HDR_SIZE) {
-		/* [R1] commit before the record's bytes; pairs with [W1] */
-		if (load32(data + pos) == REC_MAGIC &&
-		    __atomic_load_n((const uint32_t *)(data + pos + 4),
-				    __ATOMIC_ACQUIRE) != 0) {
-			ret = take_record(&st, data, data_size, max_record, pos,
-					  since_seq, &stride);
-			if (ret < 0)
-				goto fail;
-			if (ret == 1) {
-				pos += stride;
-				continue;
-			}
-		}
-		pos += PLR_ALIGN;
-	}
-	out->bytes_scanned = data_size;
+	if (out->version == PLR_VERSION)
+		ret = scan_v2(&st, data, ds, out->chunk_size, out->key);
+	else
+		ret = scan_v1(&st, data, ds);
+	if (ret < 0)
+		goto fail;
+	out->bytes_scanned = ds;
 
 	ret = sort_entries(out->entries, out->n_entries);
 	if (ret < 0)
@@ -1061,7 +1834,7 @@ int plr_scan(const uint8_t *data, uint64_t data_size, uint32_t max_record,
 			out->duplicates++;
 			continue;
 		}
-		ret = boot_index(&bs, out->buf + e->buf_off - 16, &e->boot_idx);
+		ret = boot_index(&bs, out->buf + e->buf_off - PLR_BOOT_ID_SIZE, &e->boot_idx);
 		if (ret < 0)
 			goto fail;
 		out->entries[w++] = *e;
@@ -1097,7 +1870,7 @@ fail:
 	return ret;
 }
 
-/* plr_scan_free() - release what plr_scan() allocated. */
+/* plr_scan_free() - release what plr_scan_region() allocated. */
 void plr_scan_free(struct plr_scan *s)
 {
 	free(s->entries);
@@ -1107,38 +1880,47 @@ void plr_scan_free(struct plr_scan *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Raise a live counter to at least @v; never lower it (writers may be using it). */
+static void raise_counter(uint64_t *c, uint64_t v)
+{
+	uint64_t cur = __atomic_load_n(c, __ATOMIC_RELAXED);
+
+	while (cur < v && !__atomic_compare_exchange_n(c, &cur, v, true, __ATOMIC_RELAXED,
+						       __ATOMIC_RELAXED))
+		;
+}
+
 /*
- * plr_rebuild() - write a new header page for records found by a scan of a
- * region whose header was not trusted; the data area is left as it is.
- * @data_size: the data area that was scanned, bytes
- * @s:         the scan, sorted (plr_scan() output)
+ * plr_rebuild() - write a new header page for a v2 region whose header was
+ * damaged, from a scan of it (plr_scan_region(), which recovered the chunk
+ * size and key from the chunk headers); the data area is left as it is.
  *
- * next_seq continues after the highest seq seen (valid or torn), head after
- * the newest record, and the boot table lists the last boots seen, so that
- * seqs stay unique and the records stay readable.  The header's flags say
- * it was rebuilt.
- * Return: 0 or PLR_ESMALL.
+ * The live counters are only ever raised (next_seq past the highest seq
+ * seen, valid or torn; the cursor past the highest generation), never
+ * rewritten, so a writer attached before the damage, which keeps its own
+ * copy of the geometry, goes on without a seq handed out twice.  The boot
+ * table lists the last boots seen in the records, and the flags say the
+ * header was rebuilt.
+ * Return: 0, PLR_ESMALL, or PLR_EINVAL if the scan is not of a v2 region.
  */
-int plr_rebuild(uint8_t *base, uint64_t map_size, uint64_t data_size,
-		const struct plr_scan *s)
+int plr_rebuild(uint8_t *base, uint64_t map_size, const struct plr_scan *s)
 {
 	struct plr_hdr *h = (void *)base;
-	uint64_t last = 0, head = 0, no;
+	uint8_t geo[sizeof(struct plr_hdr)] = { 0 };
+	uint64_t ds = data_size_for(map_size), last = 0, no;
 	uint32_t b, first_boot;
 
-	if (data_size < PLR_MIN_DATA_SIZE || data_size > data_size_for(map_size))
+	if (ds < PLR_MIN_DATA_SIZE)
 		return PLR_ESMALL;
-	memset(base, 0, PLR_HEADER_SIZE);
-	if (s->n_entries) {
-		const struct plr_entry *e = &s->entries[s->n_entries - 1];
-
-		last = e->seq;
-		head = (e->pos + align_up(PLR_REC_HDR_SIZE + e->payload_len)) % data_size;
-	}
+	if (s->version != PLR_VERSION || !chunk_size_ok(s->chunk_size) || ds / s->chunk_size < 2)
+		return PLR_EINVAL;
+	if (s->n_entries)
+		last = s->entries[s->n_entries - 1].seq;
 	if (s->torn && s->torn_seqs[s->torn - 1] > last)
 		last = s->torn_seqs[s->torn - 1];
-	h->head = head;
-	h->next_seq = last + 1;
+	raise_counter(&h->next_seq, last + 1);
+	raise_counter(&h->head, s->max_gen + 1);
+	memset(base + COUNTERS_END, 0, PLR_HEADER_SIZE - COUNTERS_END);
 
 	first_boot = s->n_boot_ids > PLR_BOOT_SLOTS ? s->n_boot_ids - PLR_BOOT_SLOTS : 0;
 	for (b = first_boot, no = 1; b < s->n_boot_ids; b++, no++) {
@@ -1150,10 +1932,15 @@ int plr_rebuild(uint8_t *base, uint64_t map_size, uint64_t data_size,
 				rt = s->entries[i].realtime_ns;
 				break;
 			}
-		fill_boot_entry(boot_entry(base, no), s->boot_ids + b * 16, no,
+		fill_boot_entry(boot_entry(base, no), s->boot_ids + b * PLR_BOOT_ID_SIZE, no,
 				first_seq, rt, PLR_RING_WC);
-		h->boot_word = no << 32 | plr_crc32c(0, s->boot_ids + b * 16, 16);
+		__atomic_store_n(&h->boot_word,
+				 no << 32 | plr_crc32c(0, s->boot_ids + b * PLR_BOOT_ID_SIZE,
+						       PLR_BOOT_ID_SIZE),
+				 __ATOMIC_RELAXED);
 	}
-	write_geometry(h, data_size, clock_ns(CLOCK_REALTIME), PLR_FLAG_REBUILT);
+	write_geometry((struct plr_hdr *)geo, ds, s->chunk_size, s->key,
+		       clock_ns(CLOCK_REALTIME), PLR_FLAG_REBUILT);
+	memcpy(base, geo, COUNTERS_OFF);
 	return 0;
 }

@@ -28,6 +28,11 @@ class UnsupportedVersion(PersistlogError):
     """The region was written by a newer format version than this persistlog reads."""
 
 
+class RegionBusy(PersistlogError):
+    """Every chunk of the region is held by a live writer, so a record was
+    dropped (counted in ``stats()["busy_drops"]``); see docs/FORMAT.md, Chunks."""
+
+
 class RecordTooLarge(PersistlogError, ValueError):
     """A record exceeds the region's maximum record size; nothing was written."""
 

@@ -246,12 +246,14 @@ def _create_file(path):
         raise RegionUnavailable(f"cannot create {path}: {_why(e)}") from None
 
 
-def keep_copy(mapping, state_dir=None):
+def keep_copy(mapping, state_dir=None, kind="damaged"):
     """Copy a region's bytes to a new file before anything rewrites them.
 
-    The copy lies beside a file region (``PATH.damaged-TIMESTAMP``) or, for a
+    The copy lies beside a file region (``PATH.KIND-TIMESTAMP``) or, for a
     device, in *state_dir* (default ``/var/lib/persistlog``).  It is a region
-    image: ``persistlog --region COPY dump --all`` reads it.
+    image: ``persistlog --region COPY dump --all`` reads it.  *kind* is
+    ``"damaged"`` (a damaged header is about to be rebuilt) or ``"v1"`` (a
+    version 1 region is about to be converted).
 
     Returns:
         str: the copy's path.
@@ -264,11 +266,11 @@ def keep_copy(mapping, state_dir=None):
 
     stamp = time.strftime("%Y%m%dT%H%M%S")
     if mapping.is_file:
-        dest = f"{mapping.target.path}.damaged-{stamp}"
+        dest = f"{mapping.target.path}.{kind}-{stamp}"
     else:
         base = os.path.basename(mapping.target.path) or "region"
         dest = os.path.join(state_dir or os.path.dirname(ROOT_DEFAULT),
-                            f"{base}.damaged-{stamp}")
+                            f"{base}.{kind}-{stamp}")
     n = 0
     candidate = dest
     while os.path.exists(candidate):
@@ -288,5 +290,5 @@ def keep_copy(mapping, state_dir=None):
             os.close(fd)
     except OSError as e:
         raise RegionUnavailable(
-            f"cannot keep a copy of the damaged region in {candidate}: {_why(e)}") from None
+            f"cannot keep a copy of the region in {candidate}: {_why(e)}") from None
     return candidate

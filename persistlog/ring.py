@@ -29,6 +29,11 @@ class RegionRecovered(UserWarning):
     """Warned when a region's header was damaged and its records were recovered by a scan."""
 
 
+class RegionConverted(UserWarning):
+    """Warned when a version 1 region was converted to version 2 for writing,
+    after its bytes were kept in a copy (``ring.damaged_copy``)."""
+
+
 @dataclass(frozen=True)
 class Boot:
     """A boot that left records (or a boot table entry) in a region.
@@ -61,11 +66,14 @@ class Ring:
     Attributes:
         path (str): the region's name.
         outcome (str): what opening found: "missing" (it was never
-            formatted; a writable open formats it), "valid", or "invalid"
-            (the header was damaged; records were recovered by a scan).
+            formatted; a writable open formats it), "valid", "invalid"
+            (the header was damaged; records were recovered by a scan), or
+            "converted" (a version 1 region, kept in a copy and formatted
+            as version 2 for writing).
         report (str): one line saying what opening found and did.
-        damaged_copy (str | None): where the old bytes of a damaged region
-            were kept before its header was rebuilt.
+        damaged_copy (str | None): where the old bytes of a damaged or
+            converted region were kept before they were rewritten.
+        version (int): the region's format version (1 is read only).
         current_boot_id (str): this boot's ID.
         writable (bool): opened for appending.
     """
@@ -83,6 +91,7 @@ class Ring:
         self._trusted = False
         self._data_size = (mapping.size - _binding.HEADER_SIZE) & ~7
         self._max_record = _binding.MAX_RECORD_CAP
+        self.version = _binding.FORMAT_VERSION
         self._appender = None  # the view's append while open for appending
 
     # -- opening -----------------------------------------------------------
@@ -175,7 +184,7 @@ class Ring:
     def _scan(self, since_seq=0):
         if self._map is None:
             raise PersistlogError(f"{self.path}: ring is closed")
-        return self._view.scan(self._data_size, self._max_record, since_seq or 0)
+        return self._view.scan(since_seq or 0)
 
     def _boot_list(self, scan):
         """Boots known from the records and from the boot table, oldest first."""
@@ -257,62 +266,87 @@ class Ring:
     def stats(self, boot=None):
         """Return figures about the region, or about one boot in it.
 
+        The figures are defined in docs/FORMAT.md ("Figures").  With no
+        writer active (after a crash, or once writers stop) they are exact
+        and ``next_seq - 1 == records + torn + overwritten + lost``; while
+        writers append they are a snapshot.
+
         Keys: path, outcome, version, capacity (bytes of data area), used
         (bytes held by valid records), max_record (bytes, header included),
-        records, first_seq, last_seq (0 if none), lost (seqs missing
-        between first_seq and last_seq that are not torn: overwritten
-        while newer records survived, or reserved by a writer killed
-        before it wrote a header), torn (reserved, never committed),
-        overwritten (seqs before first_seq: overwritten by the ring, for
-        the whole region only), corrupt (committed records failing their
-        checksum), next_seq (the header's counter), boots, trusted_header.
+        records, first_seq, last_seq (0 if none), torn (reserved and never
+        committed, still in the region: at most one per writer killed or
+        stopped mid-append, or being written now), overwritten (committed
+        records evicted by design when their chunk was reused), lost (seqs
+        taken and never committed whose reservation is gone too: at most
+        one per writer killed mid-append), corrupt (records of the live
+        window whose checksum fails: real damage), next_seq (the header's
+        counter; None if the header was rebuilt), busy_drops (appends
+        dropped because every chunk was held by a live writer), boots,
+        trusted_header.  With *boot*, the figures are that boot's (its seqs
+        run from its boot table entry's first_seq to the next boot's);
+        overwritten and lost are None for a boot no longer in the boot
+        table, and for version 1 regions overwritten is only known for the
+        whole region and lost counts every missing seq.
 
         Args:
             boot: as for ``records()``; None for the whole region.
+
+        Raises:
+            BootNotFound: *boot* names no boot in the region.
         """
         scan = self._scan()
         boots, _ = self._boot_list(scan)
+        counters = self._view.counters()
         seqs = scan.seqs()
         torn = scan.torn
-        lo, hi = (seqs[0], seqs[-1]) if seqs else (0, 0)
-        used = sum(scan.payload_len(i) for i in range(scan.n))
-        overwritten = lo - 1 if lo else 0
-        if boot is not None:
+        v2 = scan.version == _binding.FORMAT_VERSION
+        taken_hi = max([seqs[-1] if seqs else 0] + torn)
+        if self._trusted and scan.version == self.version:
+            taken_hi = max(taken_hi, counters["next_seq"] - 1)
+        picked = range(scan.n)
+        if boot is None:
+            if v2:
+                overwritten = scan.overwritten
+                lost = max(0, taken_hi - len(seqs) - len(torn) - overwritten)
+            else:
+                overwritten, lost, _ = _v1_figures(seqs, torn, None)
+        else:
             want = parse_boot_id(self.resolve_boot(boot, scan))
             idx = scan.boot_ids.index(want) if want in scan.boot_ids else -1
             picked = [i for i, (_s, b, *_) in enumerate(_iter_meta(scan)) if b == idx]
             seqs = [seqs[i] for i in picked]
-            used = sum(scan.payload_len(i) for i in picked)
-            lo, hi = (seqs[0], seqs[-1]) if seqs else (0, 0)
-            nxt = [b.first_seq for b in boots if b.first_seq > hi]
-            end = min(nxt) - 1 if nxt and seqs else hi
-            torn = [t for t in torn if lo <= t <= end] if seqs else []
-            hi_t = max([hi] + torn)
-            overwritten = None
-        else:
-            hi_t = max([hi] + torn)
-        torn_in = len([t for t in torn if lo <= t <= hi_t])
-        lost = (hi_t - lo + 1) - len(seqs) - torn_in if seqs else 0
-        counters = self._view.counters()
+            table = sorted(self._view.boots() if self._trusted else (), key=lambda b: b[1])
+            entry = [i for i, b in enumerate(table) if b[0] == want]
+            if v2 and entry:
+                no, start = table[entry[0]][1], table[entry[0]][2]
+                later = table[entry[0] + 1:]
+                end = later[0][2] - 1 if later else taken_hi
+                torn = [t for t in torn if start <= t <= end]
+                overwritten = scan.evicted.get(no & 0xfff, 0)
+                lost = max(0, (end - start + 1) - len(seqs) - len(torn) - overwritten)
+            else:
+                nxt = [b.first_seq for b in boots if seqs and b.first_seq > seqs[-1]]
+                overwritten, lost, torn = _v1_figures(seqs, torn, min(nxt) - 1 if nxt else None)
+                overwritten = None
         st = {
             "path": self.path,
             "outcome": self.outcome,
-            "version": _binding.FORMAT_VERSION,
+            "version": scan.version,
             "capacity": self._data_size,
-            "used": used,
+            "used": sum(scan.payload_len(i) for i in picked),
             "max_record": self._max_record,
             "records": len(seqs),
-            "first_seq": lo,
-            "last_seq": hi,
+            "first_seq": seqs[0] if seqs else 0,
+            "last_seq": seqs[-1] if seqs else 0,
             "lost": lost,
             "torn": len(torn),
+            "overwritten": overwritten,
             "corrupt": scan.corrupt,
             "next_seq": counters["next_seq"] if self._trusted else None,
+            "busy_drops": counters["busy_drops"] if self._trusted and v2 else 0,
             "boots": len(boots),
             "trusted_header": self._trusted,
         }
-        if overwritten is not None:
-            st["overwritten"] = overwritten
         if boot is not None:
             st["boot_id"] = format_boot_id(want)
         return st
@@ -364,6 +398,17 @@ def _decode(scan, want):
             continue
         prio, ident, msg, fields = _record.decode(payload)
         yield _record.Record(seq, ids[idx], rt, mono, pid, tid, prio, ident, msg, fields)
+
+
+def _v1_figures(seqs, torn, end):
+    """(overwritten, lost, torn) as a version 1 region defines them: from the
+    gaps between the seqs present (*end*: the last seq of a boot's range)."""
+    if not seqs:
+        return 0, 0, []
+    lo, hi = seqs[0], seqs[-1]
+    torn = [t for t in torn if lo <= t <= (end if end is not None else max([hi] + torn))]
+    hi_t = max([hi] + torn)
+    return lo - 1, (hi_t - lo + 1) - len(seqs) - len(torn), torn
 
 
 def _iter_meta(scan):
@@ -421,12 +466,19 @@ def _open_locked(mapping, create, force):
     name = mapping.target.name
     ring = Ring(mapping, "valid", f"{name}: valid region")
     try:
-        outcome, reason = ring._view.check()
+        outcome, reason, version = ring._view.check()
         if outcome == _binding.NEWER:
             raise UnsupportedVersion(f"{name}: written by a newer persistlog format; "
-                                     f"this one reads version {_binding.FORMAT_VERSION}")
-        if outcome == _binding.VALID:
+                                     f"this one reads versions 1 and {_binding.FORMAT_VERSION}")
+        if outcome == _binding.VALID and version == _binding.FORMAT_VERSION:
             ring._attach()
+            return ring
+        if outcome == _binding.VALID:
+            if create:
+                return _convert(ring, f"{name}: version {version} region")
+            ring.version = version
+            ring._trusted = True
+            ring.report = f"{name}: valid version {version} region (read only until converted)"
             return ring
         if outcome == _binding.FOREIGN and force and create:
             _format(ring, 1, f"{name}: formatted over foreign content (forced)")
@@ -454,18 +506,47 @@ def _open_locked(mapping, create, force):
 
         why = reason or "no header magic"
         ring.outcome = "invalid"
+        ring.version = scan.version
         ring.report = (f"{name}: damaged header ({why}); {scan.n} record(s) recovered "
                        "by scanning")
         if create:
             ring.damaged_copy = keep_copy(mapping)
-            ring._view.rebuild(ring._data_size, scan)
-            ring.report += f"; old bytes kept in {ring.damaged_copy}; header rebuilt"
-            ring._attach()
+            if scan.version == _binding.FORMAT_VERSION:
+                ring._view.rebuild(scan)
+                ring.report += f"; old bytes kept in {ring.damaged_copy}; header rebuilt"
+                ring._attach()
+            else:
+                _format(ring, _next_seq_after(scan, 0), ring.report)
+                ring.outcome = "invalid"
+                ring.report += (f"; old bytes kept in {ring.damaged_copy}; a version 1 "
+                                "region: formatted as version 2")
         warnings.warn(ring.report, RegionRecovered, stacklevel=3)
         return ring
     except BaseException:
         ring._view.release()
         raise
+
+
+def _next_seq_after(scan, next_seq):
+    """The first seq of a region that replaces one holding *scan*: past every
+    seq seen and the old counter, so seqs stay unique across the change."""
+    seqs = scan.seqs()
+    return max([next_seq, 1] + [s + 1 for s in seqs[-1:] + scan.torn[-1:]])
+
+
+def _convert(ring, what):
+    """Keep a copy of a version 1 region, then format it as version 2 with
+    seqs continuing; the copy is a region image the CLI reads (docs/FORMAT.md,
+    "Version policy")."""
+    scan = ring._scan()
+    next_seq = ring._view.counters()["next_seq"]
+    ring.damaged_copy = keep_copy(ring._map, kind="v1")
+    _format(ring, _next_seq_after(scan, next_seq),
+            f"{what} with {scan.n} record(s) kept in {ring.damaged_copy}; "
+            f"converted to version {_binding.FORMAT_VERSION}")
+    ring.outcome = "converted"
+    warnings.warn(ring.report, RegionConverted, stacklevel=4)
+    return ring
 
 
 def _check_size(size):
@@ -505,7 +586,7 @@ def format_region(region=None, *, size=None, force=False):
         mapping.lock(exclusive=True)
         view = _binding.View(mapping.mm, mapping.size)
         try:
-            outcome, _ = view.check()
+            outcome, _, _ = view.check()
         except PersistlogError:
             outcome = None
         if outcome != _binding.MISSING and not force:
