@@ -134,8 +134,8 @@
  *   [W0] append: store-release of magic after the header body.  Pairs with
  *        [R0]: a reader that loads the magic with acquire sees the body
  *        stored before it; the magic was cleared first ([W0a], a release
- *        fence), so a reader that sees the old magic and the new body
- *        reads a header whose hcrc fails and rechecks the magic.
+ *        fence), so a reader that sees the old magic and a half-new body
+ *        reads a header whose hcrc fails: not a record, not counted.
  *   [W1] append: store-release of commit = COMMITTED after payload and crc.
  *        Pairs with [R1], the reader's load-acquire of commit before it
  *        copies the payload.
@@ -1448,16 +1448,17 @@ static int scan_v1(struct scan_state *st, const uint8_t *data, uint64_t ds)
 }
 
 /*
- * Version 2: is a record header of generation @gen at offset @p of chunk
- * @index, with a matching hcrc?  Fills @rec with the private copy.
+ * Version 2: is a record header of generation @gen (UINT64_MAX: any) at
+ * offset @p of chunk @index, with a matching hcrc?  Fills @rec with the
+ * private copy.  A header whose hcrc fails is not a record and is not
+ * counted as damage: stale bytes and images inside payloads look the same.
  */
 static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
 		      uint32_t max_record, uint32_t key_reg, uint64_t gen, uint32_t p,
-		      struct plr_rec *rec, bool *damaged)
+		      struct plr_rec *rec)
 {
 	uint32_t reg;
 
-	*damaged = false;
 	/* [R0] magic before the header body; pairs with [W0] */
 	if (__atomic_load_n((const uint32_t *)(chunk + p), __ATOMIC_ACQUIRE) != REC_MAGIC)
 		return false;
@@ -1466,14 +1467,8 @@ static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
 		return false;	/* an earlier generation's bytes */
 	reg = crc32c_raw(place_reg(key_reg, index, p), (const uint8_t *)rec + REC_HCRC_FROM,
 			 PLR_REC_HDR_SIZE - REC_HCRC_FROM);
-	if (~reg != rec->hcrc || rec->len < PLR_REC_HDR_SIZE || rec->len > max_record ||
-	    rec->len > chunk_size - p) {
-		/* ours and damaged, unless a writer is storing it right now */
-		*damaged = gen != UINT64_MAX &&
-			   load32(chunk + p) == REC_MAGIC && load64(chunk + p + 32) == gen;
-		return false;
-	}
-	return true;
+	return ~reg == rec->hcrc && rec->len >= PLR_REC_HDR_SIZE && rec->len <= max_record &&
+	       rec->len <= chunk_size - p;
 }
 
 /* The newest generation with a valid record in a chunk whose header is damaged. */
@@ -1483,11 +1478,10 @@ static uint64_t find_gen(const uint8_t *chunk, uint32_t index, uint32_t chunk_si
 	uint64_t best = 0;
 	uint32_t p;
 	struct plr_rec rec;
-	bool damaged;
 
 	for (p = PLR_CHUNK_HDR_SIZE; chunk_size - p >= PLR_REC_HDR_SIZE; p += PLR_ALIGN)
 		if (header_at(chunk, index, chunk_size, max_record, key_reg, UINT64_MAX, p,
-			      &rec, &damaged) && rec.gen > best)
+			      &rec) && rec.gen > best)
 			best = rec.gen;
 	return best;
 }
@@ -1504,11 +1498,8 @@ static int walk_chunk(struct scan_state *st, const uint8_t *data, uint32_t index
 		struct plr_rec rec;
 		uint32_t commit, plen;
 		uint8_t *dst;
-		bool damaged;
 
-		if (!header_at(chunk, index, chunk_size, st->max_record, key_reg, gen, p, &rec,
-			       &damaged)) {
-			s->corrupt += damaged;
+		if (!header_at(chunk, index, chunk_size, st->max_record, key_reg, gen, p, &rec)) {
 			p += PLR_ALIGN;
 			continue;
 		}
@@ -1880,13 +1871,17 @@ void plr_scan_free(struct plr_scan *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Raise a live counter to at least @v; never lower it (writers may be using it). */
-static void raise_counter(uint64_t *c, uint64_t v)
+/*
+ * Set a live counter for a rebuilt header: at least @v, and never lowered
+ * below what writers still attached may have taken, unless it is beyond
+ * @v + @slack, which no writer can have reached (the damage wrote it).
+ */
+static void raise_counter(uint64_t *c, uint64_t v, uint64_t slack)
 {
 	uint64_t cur = __atomic_load_n(c, __ATOMIC_RELAXED);
 
-	while (cur < v && !__atomic_compare_exchange_n(c, &cur, v, true, __ATOMIC_RELAXED,
-						       __ATOMIC_RELAXED))
+	while ((cur < v || cur - v > slack) &&
+	       !__atomic_compare_exchange_n(c, &cur, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		;
 }
 
@@ -1895,10 +1890,11 @@ static void raise_counter(uint64_t *c, uint64_t v)
  * damaged, from a scan of it (plr_scan_region(), which recovered the chunk
  * size and key from the chunk headers); the data area is left as it is.
  *
- * The live counters are only ever raised (next_seq past the highest seq
- * seen, valid or torn; the cursor past the highest generation), never
- * rewritten, so a writer attached before the damage, which keeps its own
- * copy of the geometry, goes on without a seq handed out twice.  The boot
+ * The live counters are raised (next_seq past the highest seq seen, valid
+ * or torn; the cursor past the highest generation) and lowered only from a
+ * value no writer can have reached (more than a region's worth of records
+ * past the scan), so a writer attached before the damage, which keeps its
+ * own copy of the geometry, goes on without a seq handed out twice.  The boot
  * table lists the last boots seen in the records, and the flags say the
  * header was rebuilt.
  * Return: 0, PLR_ESMALL, or PLR_EINVAL if the scan is not of a v2 region.
@@ -1918,8 +1914,9 @@ int plr_rebuild(uint8_t *base, uint64_t map_size, const struct plr_scan *s)
 		last = s->entries[s->n_entries - 1].seq;
 	if (s->torn && s->torn_seqs[s->torn - 1] > last)
 		last = s->torn_seqs[s->torn - 1];
-	raise_counter(&h->next_seq, last + 1);
-	raise_counter(&h->head, s->max_gen + 1);
+	/* slack: what writers could add since the scan: a region's worth of records */
+	raise_counter(&h->next_seq, last + 1, ds / PLR_REC_HDR_SIZE);
+	raise_counter(&h->head, s->max_gen + 1, 4 * (uint64_t)(ds / s->chunk_size));
 	memset(base + COUNTERS_END, 0, PLR_HEADER_SIZE - COUNTERS_END);
 
 	first_boot = s->n_boot_ids > PLR_BOOT_SLOTS ? s->n_boot_ids - PLR_BOOT_SLOTS : 0;

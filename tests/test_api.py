@@ -48,8 +48,8 @@ def test_record_too_large_writes_nothing(region, boot_env):
         with pytest.raises(persistlog.RecordTooLarge):
             ring.append("x" * limit)
         with pytest.raises(persistlog.RecordTooLarge):
-            ring.append_bytes(b"x" * (limit - 63))
-        assert ring.append_bytes(b"y" * (limit - 64)) == 1
+            ring.append_bytes(b"x" * (limit - 79))
+        assert ring.append_bytes(b"y" * (limit - 80)) == 1
         assert ring.stats()["records"] == 1
 
 
