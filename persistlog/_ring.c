@@ -1716,17 +1716,18 @@ static int boot_index(struct boot_set *b, const uint8_t *id, uint32_t *idx)
 
 /*
  * The v2 geometry of a region whose header page cannot be trusted, from its
- * chunk headers: the chunk size most of them agree on, and the key of the
- * first one that has it.  False if no chunk header is found (a v1 region).
+ * chunk headers: the chunk size most of them agree on, and the key most of
+ * those carry (a few scribbled chunk headers do not decide).  False if no
+ * chunk header is found (a v1 region).
  */
 static bool recover_geometry(const uint8_t *data, uint64_t ds, uint32_t *chunk_size,
 			     uint8_t *key)
 {
-	uint32_t best = 0, best_votes = 0;
+	uint32_t best = 0, best_votes = 0, i, j;
 	uint64_t cs;
 
 	for (cs = PLR_MIN_CHUNK; cs <= PLR_MAX_CHUNK && cs <= ds; cs *= 2) {
-		uint32_t votes = 0, i;
+		uint32_t votes = 0;
 
 		for (i = 0; i < ds / cs; i++) {
 			const struct plr_chunk *ch = (const void *)(data + i * cs);
@@ -1740,12 +1741,21 @@ static bool recover_geometry(const uint8_t *data, uint64_t ds, uint32_t *chunk_s
 	}
 	if (!best_votes)
 		return false;
-	for (cs = 0; cs < ds / best; cs++) {
-		const struct plr_chunk *ch = (const void *)(data + cs * best);
+	best_votes = 0;
+	for (i = 0; i < ds / best; i++) {	/* at most 1024 chunks: quadratic is fine */
+		const struct plr_chunk *a = (const void *)(data + (uint64_t)i * best);
+		uint32_t votes = 0;
 
-		if (ch->magic == CHUNK_MAGIC && ch->chunk_size == best && ch->index == cs) {
-			memcpy(key, ch->key, PLR_KEY_SIZE);
-			break;
+		if (a->magic != CHUNK_MAGIC || a->chunk_size != best || a->index != i)
+			continue;
+		for (j = 0; j < ds / best; j++) {
+			const struct plr_chunk *b = (const void *)(data + (uint64_t)j * best);
+
+			votes += b->magic == CHUNK_MAGIC && !memcmp(a->key, b->key, PLR_KEY_SIZE);
+		}
+		if (votes > best_votes) {
+			best_votes = votes;
+			memcpy(key, a->key, PLR_KEY_SIZE);
 		}
 	}
 	*chunk_size = best;

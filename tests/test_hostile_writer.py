@@ -1,6 +1,7 @@
 """A hostile member of the persistlog group: while honest C writers append, a
 process scribbles random bytes at random offsets of the region (header page
-included) and forges records with right checksums.  The reader (the API), the
+and chunk headers included) and forges records with right checksums (a group
+member can read the region's key and the chunks' generations).  The reader (the API), the
 CLI and the daemon keep working: no crash, no hang (every run has a timeout),
 memory bounded (each process's peak RSS, VmHWM at exit, is compared
 with the same command on an undamaged region), and every honest record they
@@ -47,17 +48,24 @@ while time.monotonic() < end:
         off = rng.randrange(0, 4096, 4)
         mm[off:off + 4] = os.urandom(4)
     elif kind < 0.9:    # a record-looking header claiming a random length, crc wrong
-        off = 4096 + rng.randrange(0, size - 4096 - 64, 8)
-        mm[off:off + 16] = b"LOGR" + rng.choice([b"CMTD", b"RSVD"]) + os.urandom(4) + \
-            struct.pack("<I", rng.choice([0, 63, 64, 65, 1 << 18, 1 << 31, rng.randrange(1 << 32)]))
-    else:               # a forged record with a right crc and wild fields
+        off = 4096 + rng.randrange(0, size - 4096 - 80, 8)
+        mm[off:off + 24] = b"LOG2" + rng.choice([b"CMTD", b"RSVD"]) + os.urandom(8) + \
+            struct.pack("<I", rng.choice([0, 79, 80, 81, 1 << 18, 1 << 31, rng.randrange(1 << 32)])) \
+            + os.urandom(4)
+    else:               # a forged record with right crcs, at a chunk's generation, wild fields
+        key, cs = bytes(mm[72:88]), struct.unpack_from("<I", mm, 64)[0] or 16384
+        index = rng.randrange((size - 4096) // cs)
+        chunk = 4096 + index * cs
+        gen = struct.unpack_from("<Q", mm, chunk + 16)[0]
+        p = rng.randrange(192, cs - 200, 8)
         payload = b"\x81\xa7MESSAGE\xbc" + b"forged by the hostile writer"
-        body = struct.pack("<IQQQ16sII", 64 + len(payload), rng.choice([0, 1, 2**63, 2**64 - 1,
-                           rng.randrange(2**64)]), rng.randrange(2**64), rng.randrange(2**64),
-                           os.urandom(16), rng.randrange(2**32), 0) + payload
-        rec = b"LOGRCMTD" + struct.pack("<I", crc32c(body)) + body
-        off = 4096 + rng.randrange(0, size - 4096 - len(rec) - 8, 8)
-        mm[off:off + len(rec)] = rec
+        body = struct.pack("<IIQQQQ16sII", 80 + len(payload), 0, rng.choice([0, 1, 2**63,
+                           2**64 - 1, rng.randrange(2**64)]), gen, rng.randrange(2**64),
+                           rng.randrange(2**64), os.urandom(16), rng.randrange(2**32), 0)
+        place = key + struct.pack("<II", index, p)
+        hcrc = crc32c(place + body)
+        rec = b"LOG2CMTD" + struct.pack("<II", hcrc, crc32c(place + body + payload)) + body + payload
+        mm[chunk + p:chunk + p + len(rec)] = rec
     n += 1
     if n % 64 == 0:
         time.sleep(0.0005)
