@@ -195,6 +195,18 @@
 #define CH_WRITING	0x57u	/* 'W' */
 #define CH_SEALED	0x53u	/* 'S' */
 
+/*
+ * Test points (a test build only, -DPLR_TESTPOINTS, like LTTng-UST's
+ * TESTPOINT): named places between a writer's stores where a test's hook can
+ * stop or kill the writer, so each interleaving is exercised on purpose.
+ */
+#ifdef PLR_TESTPOINTS
+void (*plr_testpoint_hook)(const char *name);
+#define TESTPOINT(name)	do { if (plr_testpoint_hook) plr_testpoint_hook(name); } while (0)
+#else
+#define TESTPOINT(name)	do { } while (0)
+#endif
+
 #define GEN_LO_MASK	0xffffffu	/* the bits of a generation kept in ctl and counters */
 #define BOOT_TAG_MASK	0xfffu		/* the bits of a boot number kept in a boot counter */
 
@@ -1119,7 +1131,9 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 		if (!__atomic_compare_exchange_n(&ch->ctl, &v, ctl_word(CH_RECYCLING, g, tid),
 						 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
+		TESTPOINT("chunk_claimed");
 		count_eviction(ch, r->chunk_size, r->max_record);
+		TESTPOINT("eviction_counted");
 		ch->magic = CHUNK_MAGIC;
 		ch->chunk_size = r->chunk_size;
 		ch->index = index;
@@ -1228,6 +1242,7 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	off = ln->off;
 	ln->off = off + need;	/* ours before any store: a nested append goes after */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	TESTPOINT("space_reserved");
 
 	rec.magic = REC_MAGIC;
 	rec.commit = REC_RESERVED;
@@ -1235,6 +1250,7 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	rec.len = PLR_REC_HDR_SIZE + len;
 	rec.flags = 0;
 	rec.seq = __atomic_fetch_add(&h->next_seq, 1, __ATOMIC_RELAXED);
+	TESTPOINT("seq_taken");
 	rec.gen = ln->gen;
 	rec.realtime_ns = realtime_ns;
 	rec.monotonic_ns = monotonic_ns;
@@ -1255,12 +1271,15 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	wc_fence(r->flags);
 	/* [W0] header body before magic; pairs with [R0] */
 	__atomic_store_n((uint32_t *)dst, REC_MAGIC, __ATOMIC_RELEASE);
+	TESTPOINT("header_stored");
 	crc = ~copy_crc32c_raw(reg, dst + PLR_REC_HDR_SIZE, payload, len);
 	memcpy(dst + offsetof(struct plr_rec, crc), &crc, sizeof(crc));
+	TESTPOINT("payload_stored");
 	wc_fence(r->flags);
 	/* [W1] payload and crc before COMMITTED; pairs with [R1] */
 	__atomic_store_n((uint32_t *)(dst + offsetof(struct plr_rec, commit)), REC_COMMITTED,
 			 __ATOMIC_RELEASE);
+	TESTPOINT("committed");
 	wc_fence(r->flags);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	tl_depth--;

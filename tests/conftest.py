@@ -45,13 +45,23 @@ def cli():
     return run_cli
 
 
-@pytest.fixture(scope="session")
-def c_writer(tmp_path_factory):
-    """Path of tests/c/writer.c compiled against the C core."""
-    out = tmp_path_factory.mktemp("cwriter") / "writer"
+def _build_writer(out, *defines):
     cc = os.environ.get("CC", "gcc")
     flags = os.environ.get("PERSISTLOG_TEST_CFLAGS", "-O2").split()
-    subprocess.run([cc, *flags, "-std=gnu11", "-Wall", "-I", str(ROOT / "persistlog"),
+    subprocess.run([cc, *flags, *defines, "-std=gnu11", "-Wall", "-I", str(ROOT / "persistlog"),
                     str(ROOT / "tests/c/writer.c"), str(ROOT / "persistlog/_ring.c"),
                     "-o", str(out), "-lpthread"], check=True)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def c_writer(tmp_path_factory):
+    """Path of tests/c/writer.c compiled against the C core."""
+    return _build_writer(tmp_path_factory.mktemp("cwriter") / "writer")
+
+
+@pytest.fixture(scope="session")
+def c_writer_testpoints(tmp_path_factory):
+    """Path of tests/c/writer.c and the core built with their test points
+    (-DPLR_TESTPOINTS): PLR_STOP_AT=NAME stops it there (see writer.c)."""
+    return _build_writer(tmp_path_factory.mktemp("cwriter") / "writer-tp", "-DPLR_TESTPOINTS")

@@ -10,8 +10,15 @@
  * reader can check every byte.  After each append returns, the seq goes to
  * ACK_FILE (a shared mapping of u64: [0] = count, [1 + i] = seq of record i),
  * count last with release order: what the file says was acknowledged was.
+ *
+ * Built with -DPLR_TESTPOINTS (with the core), it stops or kills itself at a
+ * named test point of the core (docs: _ring.c, "Test points"):
+ *   PLR_STOP_AT=NAME     the test point
+ *   PLR_STOP_AFTER=N     at its Nth pass (default 1)
+ *   PLR_STOP_KILL=1      SIGKILL instead of SIGSTOP
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +29,33 @@
 #include <unistd.h>
 
 #include "_ring.h"
+
+#ifdef PLR_TESTPOINTS
+extern void (*plr_testpoint_hook)(const char *name);
+static const char *tp_name;
+static long tp_left;
+static int tp_signal;
+
+static void tp_hook(const char *name)
+{
+	if (tp_name && strcmp(name, tp_name) == 0 && --tp_left == 0)
+		raise(tp_signal);
+}
+
+static void tp_setup(void)
+{
+	const char *after = getenv("PLR_STOP_AFTER");
+
+	tp_name = getenv("PLR_STOP_AT");
+	tp_left = after ? atol(after) : 1;
+	tp_signal = getenv("PLR_STOP_KILL") ? SIGKILL : SIGSTOP;
+	plr_testpoint_hook = tp_hook;
+}
+#else
+static void tp_setup(void)
+{
+}
+#endif
 
 static uint64_t now_ns(void)
 {
@@ -94,6 +128,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	plr_boot_register(&ring, 0, 200000000);	/* as persistlog.open() does */
+	tp_setup();
 	for (i = 0; i < count && 1 + i < ack_len / 8; i++) {
 		size_t n = make_payload(payload, w, i);
 		int64_t seq = plr_append(&ring, payload, (uint32_t)n);
