@@ -98,8 +98,15 @@
  * next_seq, build the header on the stack, clear the magic word at the
  * record's place, store the header body (commit = RESERVED), store the magic
  * [W0], copy the payload computing crc from the private copy, store crc, and
- * store commit = COMMITTED [W1].  A writer killed at any instant leaves a
- * stale or magic-less hole (invisible), or a RESERVED header (torn).
+ * store commit = COMMITTED [W1].  The words at a record's place go through:
+ *
+ *   stale bytes --magic = 0, [W0a]--> hidden --body, magic [W0]--> RESERVED
+ *        --payload, crc, commit [W1]--> COMMITTED
+ *
+ * and only the chunk's owner makes these moves.  A writer killed at any
+ * instant leaves stale bytes of an earlier generation or a hidden place
+ * (both invisible; a seq it took is lost), or a RESERVED header (torn).
+ * Test builds (-DPLR_TESTPOINTS) can stop a writer between each step.
  *
  * Readers (recovery trusts nothing)
  * ---------------------------------
@@ -132,21 +139,28 @@
  * are used on the shared words; the labels below are repeated in the code.
  *
  *   [W0] append: store-release of magic after the header body.  Pairs with
- *        [R0]: a reader that loads the magic with acquire sees the body
- *        stored before it; the magic was cleared first ([W0a], a release
- *        fence), so a reader that sees the old magic and a half-new body
- *        reads a header whose hcrc fails: not a record, not counted.
+ *        [R0], the reader's load-acquire of the magic: if [R0] reads the
+ *        magic [W0] stored, the header copy after it reads the body stored
+ *        before [W0].  Relies on [W0a]: the magic was cleared (a release
+ *        fence between the clearing and the body stores) so that a reader
+ *        who loads an *old* magic and then a half-new body gets a copy whose
+ *        hcrc fails: not a record, not counted.
  *   [W1] append: store-release of commit = COMMITTED after payload and crc.
- *        Pairs with [R1], the reader's load-acquire of commit before it
- *        copies the payload.
+ *        Pairs with [R1]: if the reader's load-acquire of commit reads
+ *        COMMITTED, its copy of the payload reads the bytes stored before
+ *        [W1], so crc is checked against the complete payload.
  *   [C1] store-release of ctl = WRITING (after the chunk header's fields)
  *        and of ctl = SEALED (after the owner's last record).  Pairs with
  *        [C2], the acquire load of ctl by a writer that may take the chunk
  *        and by a reader's snapshot, and with [C3], the acquire side of the
- *        compare-and-swap that takes it: whoever takes a sealed chunk sees
- *        every record stored in it, so the eviction count is complete.
+ *        compare-and-swap that takes it: if [C3] reads SEALED from [C1],
+ *        the recycler's walk reads every record stored before the seal, so
+ *        the eviction count is complete.  For a dead owner, whose stores
+ *        all happened before its death, the kill(2) that reports ESRCH
+ *        comes after them.
  *   [B1] boot entry: store-release of state = READY after the fields.  Pairs
- *        with [B2], the acquire load of state before the fields are read.
+ *        with [B2]: if the acquire load of state reads READY, the fields
+ *        read after it are the ones stored before [B1].
  *   [F1] On x86 a write-combining mapping (the kernel module's default,
  *        like ramoops') does not keep stores in order and a release store
  *        is a plain mov: with PLR_RING_WC set, an sfence goes before each
