@@ -1064,24 +1064,42 @@ static bool owner_alive(uint32_t tid)
 	return alive;
 }
 
-/*
- * Committed records of generation @gen in a chunk we hold exclusively: the
- * owner wrote them back to back from the chunk header on.
- */
-static uint64_t count_committed(const uint8_t *chunk, uint32_t chunk_size,
-				uint32_t max_record, uint64_t gen)
+/* Does a record header copy carry the hcrc of its place (key, chunk index, offset)? */
+static inline bool hcrc_ok(const struct plr_rec *rec, uint32_t key_reg, uint32_t index,
+			   uint32_t off)
 {
-	uint64_t p = PLR_CHUNK_HDR_SIZE, n = 0;
+	return ~crc32c_raw(place_reg(key_reg, index, off), (const uint8_t *)rec + REC_HCRC_FROM,
+			   PLR_REC_HDR_SIZE - REC_HCRC_FROM) == rec->hcrc;
+}
+
+/*
+ * Committed records of generation @gen in a chunk we hold exclusively.  The
+ * owner wrote them back to back from the chunk header on, so they are
+ * followed by their lengths; after a hole (a place a killed writer left
+ * hidden while a signal handler's append went on after it, or damage) the
+ * walk goes on in 8-byte steps and counts only headers whose hcrc matches,
+ * as a reader would.
+ */
+static uint64_t count_committed(const uint8_t *chunk, uint32_t chunk_size, uint32_t max_record,
+				uint64_t gen, uint32_t key_reg, uint32_t index)
+{
+	uint32_t p = PLR_CHUNK_HDR_SIZE;
+	uint64_t n = 0;
+	bool in_run = true;
 
 	while (chunk_size - p >= PLR_REC_HDR_SIZE) {
 		struct plr_rec rec;
 
 		memcpy(&rec, chunk + p, sizeof(rec));
-		if (rec.magic != REC_MAGIC || rec.gen != gen || rec.len < PLR_REC_HDR_SIZE ||
-		    rec.len > max_record || rec.len > chunk_size - p)
-			break;
-		n += rec.commit == REC_COMMITTED;
-		p += align_up(rec.len);
+		if (rec.magic == REC_MAGIC && rec.gen == gen && rec.len >= PLR_REC_HDR_SIZE &&
+		    rec.len <= max_record && rec.len <= chunk_size - p &&
+		    (in_run || hcrc_ok(&rec, key_reg, index, p))) {
+			n += rec.commit == REC_COMMITTED;
+			p += (uint32_t)align_up(rec.len);
+			continue;
+		}
+		in_run = false;
+		p += PLR_ALIGN;
 	}
 	return n;
 }
@@ -1091,14 +1109,15 @@ static uint64_t count_committed(const uint8_t *chunk, uint32_t chunk_size,
  * word remembers the low bits of the generation it counted last, so doing
  * this again after a recycler died half-way changes nothing.
  */
-static void count_eviction(struct plr_chunk *ch, uint32_t chunk_size, uint32_t max_record)
+static void count_eviction(const struct plr_ring *r, struct plr_chunk *ch, uint32_t index)
 {
+	uint32_t chunk_size = r->chunk_size, max_record = r->max_record;
 	uint64_t gen = ch->gen, lo = gen & GEN_LO_MASK, n, w;
 	uint32_t boot_no = ch->boot_no;
 
 	if (ch->magic != CHUNK_MAGIC || !gen)
 		return;
-	n = count_committed((const uint8_t *)ch, chunk_size, max_record, gen);
+	n = count_committed((const uint8_t *)ch, chunk_size, max_record, gen, r->key_reg, index);
 	w = __atomic_load_n(&ch->evicted, __ATOMIC_RELAXED);
 	if ((w & GEN_LO_MASK) != lo)
 		__atomic_store_n(&ch->evicted, ((w >> 24) + n) << 24 | lo, __ATOMIC_RELAXED);
@@ -1146,7 +1165,7 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 						 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
 		TESTPOINT("chunk_claimed");
-		count_eviction(ch, r->chunk_size, r->max_record);
+		count_eviction(r, ch, index);
 		TESTPOINT("eviction_counted");
 		ch->magic = CHUNK_MAGIC;
 		ch->chunk_size = r->chunk_size;
@@ -1490,18 +1509,14 @@ static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
 		      uint32_t max_record, uint32_t key_reg, uint64_t gen, uint32_t p,
 		      struct plr_rec *rec)
 {
-	uint32_t reg;
-
 	/* [R0] magic before the header body; pairs with [W0] */
 	if (__atomic_load_n((const uint32_t *)(chunk + p), __ATOMIC_ACQUIRE) != REC_MAGIC)
 		return false;
 	memcpy(rec, chunk + p, sizeof(*rec));
 	if (gen != UINT64_MAX && rec->gen != gen)
 		return false;	/* an earlier generation's bytes */
-	reg = crc32c_raw(place_reg(key_reg, index, p), (const uint8_t *)rec + REC_HCRC_FROM,
-			 PLR_REC_HDR_SIZE - REC_HCRC_FROM);
-	return ~reg == rec->hcrc && rec->len >= PLR_REC_HDR_SIZE && rec->len <= max_record &&
-	       rec->len <= chunk_size - p;
+	return hcrc_ok(rec, key_reg, index, p) && rec->len >= PLR_REC_HDR_SIZE &&
+	       rec->len <= max_record && rec->len <= chunk_size - p;
 }
 
 /* The newest generation with a valid record in a chunk whose header is damaged. */

@@ -16,6 +16,8 @@
  *   PLR_STOP_AT=NAME     the test point
  *   PLR_STOP_AFTER=N     at its Nth pass (default 1)
  *   PLR_STOP_KILL=1      SIGKILL instead of SIGSTOP
+ *   PLR_STOP_NESTED=1    first append a record there, as a signal handler
+ *                        would (writer WRITER + 1000, i = 0)
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -30,30 +32,44 @@
 
 #include "_ring.h"
 
+static size_t make_payload(uint8_t *out, unsigned w, unsigned i);
+
 #ifdef PLR_TESTPOINTS
 extern void (*plr_testpoint_hook)(const char *name);
 static const char *tp_name;
 static long tp_left;
-static int tp_signal;
+static int tp_signal, tp_nested;
+static struct plr_ring *tp_ring;
+static unsigned tp_writer;
 
 static void tp_hook(const char *name)
 {
-	if (tp_name && strcmp(name, tp_name) == 0 && --tp_left == 0)
-		raise(tp_signal);
+	uint8_t payload[320];
+
+	if (!tp_name || strcmp(name, tp_name) != 0 || --tp_left != 0)
+		return;
+	if (tp_nested)
+		plr_append(tp_ring, payload, (uint32_t)make_payload(payload, tp_writer + 1000, 0));
+	raise(tp_signal);
 }
 
-static void tp_setup(void)
+static void tp_setup(struct plr_ring *ring, unsigned w)
 {
 	const char *after = getenv("PLR_STOP_AFTER");
 
+	tp_ring = ring;
+	tp_writer = w;
+	tp_nested = getenv("PLR_STOP_NESTED") != NULL;
 	tp_name = getenv("PLR_STOP_AT");
 	tp_left = after ? atol(after) : 1;
 	tp_signal = getenv("PLR_STOP_KILL") ? SIGKILL : SIGSTOP;
 	plr_testpoint_hook = tp_hook;
 }
 #else
-static void tp_setup(void)
+static void tp_setup(struct plr_ring *ring, unsigned w)
 {
+	(void)ring;
+	(void)w;
 }
 #endif
 
@@ -128,7 +144,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	plr_boot_register(&ring, 0, 200000000);	/* as persistlog.open() does */
-	tp_setup();
+	tp_setup(&ring, w);
 	for (i = 0; i < count && 1 + i < ack_len / 8; i++) {
 		size_t n = make_payload(payload, w, i);
 		int64_t seq = plr_append(&ring, payload, (uint32_t)n);
