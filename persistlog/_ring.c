@@ -972,6 +972,7 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 						__ATOMIC_ACQUIRE)) {
 			struct plr_boot_entry *e = boot_entry(r->base, next);
 
+			TESTPOINT("boot_won");
 			__atomic_store_n(&e->state, BOOT_CLAIMED, __ATOMIC_RELAXED);
 			fill_boot_entry(e, r->boot_id, next,
 					__atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),

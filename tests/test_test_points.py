@@ -17,10 +17,18 @@ import uuid
 import pytest
 
 import persistlog
+from test_concurrency import _table_entries
 from test_stopped_and_killed_writers import _acks, _check_region, _start
 
 POINTS = ["space_reserved", "seq_taken", "header_stored", "payload_stored", "committed",
           "chunk_claimed", "eviction_counted"]
+
+
+def _wait_stopped(p, what):
+    deadline = time.monotonic() + 10
+    while _state(p.pid) != "T":
+        assert p.poll() is None and time.monotonic() < deadline, f"the writer never reached {what}"
+        time.sleep(0.001)
 
 
 def _state(pid):
@@ -54,10 +62,7 @@ def test_a_writer_stopped_or_killed_at_a_test_point(point, action, region, boot_
     if action != "stop":
         assert victim.wait(10) == -signal.SIGKILL, f"the writer never reached {point}"
     else:
-        deadline = time.monotonic() + 10
-        while _state(victim.pid) != "T":
-            assert time.monotonic() < deadline, f"the writer never reached {point}"
-            time.sleep(0.001)
+        _wait_stopped(victim, point)
     stopped_at = len(_acks(ack0))
     others, acks = [], {0: ack0}
     for w in (1, 2):  # 20,000 records each: the ring laps about 50 times
@@ -77,3 +82,31 @@ def test_a_writer_stopped_or_killed_at_a_test_point(point, action, region, boot_
         assert len(_acks(ack0)) > stopped_at + 10, "the resumed writer did not go on"
     st = _check_region(region, acks, 1)
     assert st["overwritten"] > 10 * st["records"], "the ring did not lap"
+
+
+def test_a_boot_registered_once_when_its_winner_stops_before_claiming(region, boot_env,
+                                                                     c_writer,
+                                                                     c_writer_testpoints,
+                                                                     tmp_path):
+    """Once the 16-slot table has wrapped, the slot a new boot wins still holds
+    an older boot's READY entry until the winner marks it CLAIMED.  A second
+    process of the new boot that looks in between must wait for the entry of
+    *its* boot number (then fill it, the winner may be dead), not take the
+    old entry for a hash collision and register the boot a second time."""
+    for _ in range(17):
+        boot_env()
+        with persistlog.open(region, size=256 << 10):
+            pass
+    boot = boot_env()
+    ack = tmp_path / "ack"
+    with open(ack, "wb") as f:
+        f.truncate(8 * 64)
+    env = dict(os.environ, PLR_STOP_AT="boot_won")
+    winner = subprocess.Popen([c_writer_testpoints, region, uuid.UUID(boot).hex, "0", str(ack),
+                               "0", "1"], env=env)
+    _wait_stopped(winner, "boot_won")
+    loser = subprocess.run([c_writer, region, uuid.UUID(boot).hex, "1", str(ack), "0", "1"],
+                           timeout=30)
+    winner.send_signal(signal.SIGCONT)
+    assert winner.wait(30) == 0 and loser.returncode == 0
+    assert len(_table_entries(region, boot)) == 1, "the boot was registered twice"

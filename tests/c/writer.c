@@ -143,8 +143,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "writer: region not valid\n");
 		return 2;
 	}
-	plr_boot_register(&ring, 0, 200000000);	/* as persistlog.open() does */
 	tp_setup(&ring, w);
+	plr_boot_register(&ring, 0, 200000000);	/* as persistlog.open() does */
 	for (i = 0; i < count && 1 + i < ack_len / 8; i++) {
 		size_t n = make_payload(payload, w, i);
 		int64_t seq = plr_append(&ring, payload, (uint32_t)n);
