@@ -21,7 +21,7 @@
  *
  * Chunks: one writer at a time
  * ----------------------------
- * The data area is cut into chunks (4 KiB to 1 MiB, about 64 of them).  A
+ * The data area is cut into chunks (4 KiB to 1 MiB, about 128 of them).  A
  * writer thread owns one chunk at a time and appends to it alone, so the
  * append path touches no shared word but next_seq.  When its chunk is full
  * it seals it and takes the next one in cursor order (a fetch-and-add on the
@@ -661,7 +661,7 @@ static uint64_t data_size_for(uint64_t map_size)
 	return (map_size - PLR_HEADER_SIZE) & ~(uint64_t)(PLR_ALIGN - 1);
 }
 
-/* The chunk size for a data area: a power of two near data_size / 64. */
+/* The chunk size for a data area: a power of two near data_size / 128. */
 static uint32_t chunk_size_for(uint64_t data_size)
 {
 	uint64_t cs = PLR_MIN_CHUNK;

@@ -27,7 +27,7 @@
 #define PLR_CHUNK_HDR_SIZE	192u	/* chunk header, at the start of each chunk */
 #define PLR_MIN_CHUNK		4096u	/* smallest chunk */
 #define PLR_MAX_CHUNK		(1024u * 1024u)	/* largest chunk */
-#define PLR_TARGET_CHUNKS	64u	/* chunks a region is cut into, when it is big enough */
+#define PLR_TARGET_CHUNKS	128u	/* chunks a region is cut into, when it is big enough */
 #define PLR_BOOT_SLOTS		16u	/* boots the header remembers */
 #define PLR_BOOT_ID_SIZE	16u	/* a boot ID is a 128-bit UUID */
 #define PLR_KEY_SIZE		16u	/* the region's random key, mixed into every crc */

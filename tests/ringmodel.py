@@ -18,9 +18,9 @@ def stride(payload_len):
 
 def chunk_size(data_size):
     """The chunk size of a data area: a power of two from 4 KiB to 1 MiB,
-    the smallest with at most 64 chunks."""
+    the smallest with at most 128 chunks."""
     cs = 4096
-    while cs < (1 << 20) and cs * 64 < data_size:
+    while cs < (1 << 20) and cs * 128 < data_size:
         cs *= 2
     return cs
 

@@ -23,7 +23,7 @@ def test_many_laps_of_mixed_sizes_match_the_model(region, boot_env):
         while written < 30 * size:  # 30 laps
             kind = rng.random()
             n = rng.randrange(0, 40) if kind < 0.6 else (
-                rng.randrange(40, 2000) if kind < 0.95 else rng.randrange(2000, 14000))
+                rng.randrange(40, 2000) if kind < 0.95 else rng.randrange(2000, 7000))
             msg = bytes(rng.getrandbits(8) for _ in range(min(n, 64))).hex()[:n]
             payload = record.encode(msg, rng.randrange(8), "wrap", {"n": model.next_seq})
             seq = ring.append_bytes(payload)
