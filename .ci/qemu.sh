@@ -13,6 +13,13 @@
 # no venv is active, and import it from there, not from the tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The guest sees the host's root through 9p but mounts its own /tmp and /run
+# over it (tests/qemu/qemu_harness.py): the tree and its .venv must be elsewhere.
+case $(pwd -P)/ in
+/tmp/* | /run/*)
+    echo "qemu.sh: the guest cannot see $(pwd -P) (it mounts its own /tmp and /run): use a clone elsewhere" >&2
+    exit 1 ;;
+esac
 if [ -z "${VIRTUAL_ENV:-}" ] && [ -x .venv/bin/python ]; then
     . .venv/bin/activate
 fi
