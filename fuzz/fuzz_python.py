@@ -13,8 +13,14 @@ The first byte of the input is a set of flags, the rest the body:
   bit 2  also open the region writable: a damaged header is rebuilt
   bit 3  forged records carry the times the body gives, not sane ones
 
-Without bit 0 the body is the region's bytes (the seed corpus, fuzz/seeds.py,
-is such images), zero-padded to the smallest region.  Anything may be
+Forged records are version 2 records (docs/FORMAT.md): laid back to back in
+the chunks of a freshly formatted region, chunk after chunk, each chunk
+sealed with a generation of its own, with hcrc and crc right for the
+region's key and each record's place.  Without bit 0 the body is the region's
+bytes (the seed corpus, fuzz/seeds.py, is such images, of both versions),
+zero-padded to the smallest region; bit 1 then lays a valid version 2 header
+over it that carries the key of the image's first chunk header, so the
+image's records stay readable through the trusted path.  Anything may be
 refused with a PersistlogError; any other exception, a crash or a hang is a
 finding.
 """
@@ -38,35 +44,49 @@ except ImportError:  # no systemd-python: the daemon's rendering is not fuzzed
     journal = None
 
 SIZE = _binding.MIN_REGION_SIZE
-DATA = SIZE - _binding.HEADER_SIZE
 OUTPUTS = ("short", "short-iso", "json", "cat", "msgpack")
 BOOTS = [uuid.UUID(int=0xF022 + i).bytes for i in range(4)]
 ME = str(uuid.UUID(bytes=BOOTS[0]))
 
 FORGE, HEADER, WRITABLE, HOSTILE_TIMES = 1, 2, 4, 8
+CHUNK_HDR = 192
+SEALED = ord("S")
 
 _dir = tempfile.mkdtemp(prefix="persistlog-fuzz-")
-_header = None
+_template = None
 
 
-def _valid_header():
-    """A freshly formatted region's header page."""
-    global _header
-    if _header is None:
+def _formatted():
+    """A freshly formatted region's image: header page (with its key) and chunk headers."""
+    global _template
+    if _template is None:
         path = os.path.join(_dir, "template")
         with persistlog.open(path, size=SIZE):
             pass
         with open(path, "rb") as f:
-            _header = f.read(_binding.HEADER_SIZE)
+            _template = f.read()
         os.unlink(path)
-    return _header
+    return _template
+
+
+def _header_with_key(key):
+    """The formatted header page, its key replaced by *key* (geometry_crc made right)."""
+    hdr = bytearray(_formatted()[:_binding.HEADER_SIZE])
+    hdr[72:88] = key
+    hdr[124:128] = struct.pack("<I", _binding.crc32c(bytes(hdr[64:124])))
+    return bytes(hdr)
 
 
 def forge(body, hostile_times):
-    """The data area a writer that owns the region could leave: records with
-    right checksums whose boot, seq, times and payload come from *body*."""
-    data = bytearray(DATA)
-    pos, seq, i = 0, 1, 0
+    """The region a writer that owns it could leave: a formatted region whose
+    chunks hold records with right checksums whose boot, seq, times and payload
+    come from *body*."""
+    img = bytearray(_formatted())
+    hdr = _binding.HEADER_SIZE
+    key = bytes(img[72:88])
+    cs, n_chunks = struct.unpack_from("<II", img, 64)
+    index, pos, seq, i = 0, CHUNK_HDR, 1, 0
+    gen = 1
     while i + 4 <= len(body):
         boot, delta, plen = body[i], body[i + 1], struct.unpack_from("<H", body, i + 2)[0] % 2048
         i += 4
@@ -78,18 +98,26 @@ def forge(body, hostile_times):
         payload = body[i:i + plen]
         i += plen
         seq = max(0, seq + delta - 8) % (1 << 64) if delta != 255 else (1 << 64) - 1 - (seq & 0xFF)
-        length = 64 + len(payload)
+        length = 80 + len(payload)
         stride = (length + 7) & ~7
-        if pos + stride > DATA:
-            break
-        head = struct.pack("<IQQQ16sII", length, seq, rt, mono, BOOTS[boot & 3],
-                           1000 + boot, 2000 + delta) + payload
+        if pos + stride > cs:  # the next chunk, with a generation of its own
+            index, pos, gen = index + 1, CHUNK_HDR, gen + 1
+            if index == n_chunks:
+                break
+        chunk = hdr + index * cs
+        img[chunk + 8:chunk + 24] = struct.pack("<QQ", SEALED | (gen & 0xFFFFFF) << 8, gen)
+        head = struct.pack("<IIQQQQ16sII", length, 0, seq, gen, rt, mono, BOOTS[boot & 3],
+                           1000 + boot, 2000 + delta)
+        place = key + struct.pack("<II", index, pos)
+        hcrc = _binding.crc32c(place + head)
         commit = b"RSVD" if boot & 0x80 else b"CMTD"
-        data[pos:pos + stride] = (b"LOGR" + commit + struct.pack("<I", _binding.crc32c(head))
-                                  + head).ljust(stride, b"\0")
+        img[chunk + pos:chunk + pos + stride] = (
+            b"LOG2" + commit + struct.pack("<II", hcrc, _binding.crc32c(payload, hcrc))
+            + head + payload).ljust(stride, b"\0")
         pos += stride
         seq += 1
-    return data
+    img[128:144] = struct.pack("<QQ", gen + 1, seq % (1 << 64))  # cursor, next_seq: hints
+    return img
 
 
 def forge_input(payloads, flags=FORGE | HEADER):
@@ -102,13 +130,17 @@ def forge_input(payloads, flags=FORGE | HEADER):
 def region_image(data):
     """The region bytes an input stands for (see the module docstring)."""
     flags, body = (data[0], data[1:]) if data else (0, b"")
-    img = bytearray(SIZE)
+    hdr = _binding.HEADER_SIZE
     if flags & FORGE:
-        img[_binding.HEADER_SIZE:] = forge(body, flags & HOSTILE_TIMES)
+        img = forge(body, flags & HOSTILE_TIMES)
+        if not flags & HEADER:  # records and chunk headers only: the reader recovers
+            img[:hdr] = bytes(hdr)
     else:
+        img = bytearray(SIZE)
         img[:min(len(body), SIZE)] = body[:SIZE]
-    if flags & HEADER:
-        img[:_binding.HEADER_SIZE] = _valid_header()
+        if flags & HEADER:
+            key = img[hdr + 24:hdr + 40] if img[hdr:hdr + 4] == b"CHNK" else _formatted()[72:88]
+            img[:hdr] = _header_with_key(bytes(key))
     return flags, bytes(img)
 
 
@@ -152,22 +184,30 @@ def one_input(data):
     os.environ["PERSISTLOG_BOOT_ID"] = ME
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        seen, seen_version = None, None
         try:
             with persistlog.open(path, readonly=True) as ring:
                 seen = read(ring)
+                seen_version = ring.version
         except persistlog.PersistlogError:
-            seen = None
+            pass
         if flags & WRITABLE:
             try:
                 with persistlog.open(path) as ring:
-                    outcome = ring.outcome
+                    outcome, copy = ring.outcome, ring.damaged_copy
                     after = read(ring)
                     ring.append("after the fuzzer's bytes")
-                    if outcome == "invalid":
+                    if outcome == "invalid" and seen_version == 2:  # header rebuilt
                         assert ring.stats()["trusted_header"] is False, "rebuilt header trusted"
-                    if seen is not None and outcome == "invalid":
-                        assert {r.seq for r in seen} <= {r.seq for r in after} | {0}, \
-                            "a rebuild lost records that the read-only scan found"
+                        if seen is not None:
+                            assert {r.seq for r in seen} <= {r.seq for r in after} | {0}, \
+                                "a rebuild lost records that the read-only scan found"
+                if outcome in ("invalid", "converted") and seen_version == 1 and seen is not None:
+                    # a version 1 region is formatted afresh: its records live on in the copy
+                    assert copy and os.path.exists(copy), "a v1 region replaced without a copy"
+                    with persistlog.open(copy, readonly=True) as kept:
+                        assert [r.seq for r in kept.records()] == [r.seq for r in seen], \
+                            "the copy of a v1 region does not read as the region did"
             except persistlog.PersistlogError:
                 pass
     for name in os.listdir(_dir):
