@@ -1,45 +1,102 @@
 """Every single bit of a small region flipped, one at a time (fuzz/bitflip.c).
 
-The region (64 KiB, 600 records of known content written over two boots, so
-it has wrapped and holds a PAD word and stale bytes) is read back after each
-of its 524,288 possible single-bit flips, as persistlog's reader reads it.
-For every flip: the reader terminates, every record it emits equals the one
-written with that seq, at most one record is lost (the one whose bytes hold
-the bit: its CRC32C catches every single-bit error), none for a flip in the
-header page (a damaged header makes the reader scan, and the scan does not
-need the header), and a damaged header is rebuilt into a valid, flagged one
-that yields the same records.
+The region (64 KiB: 15 chunks of 4 KiB; 600 records of known content written
+over two boots, so chunks have been taken again and hold stale bytes of
+earlier generations, the newest one still WRITING as a crash leaves it) is
+read back after each of its 524,288 possible single-bit flips, as
+persistlog's reader reads it.  For every flip: the reader terminates, every
+record it emits is byte for byte (every field, tid included) the one written
+with that seq, no record appears that was not readable before the flip, a
+flip in a readable record's bytes loses exactly that record (its CRC32Cs catch
+every single-bit error) and a flip anywhere else loses nothing: header page
+(a damaged header makes the reader recover the geometry from the chunk
+headers), chunk headers, padding, stale bytes.  A damaged header is rebuilt
+(on a copy) into a valid, flagged one that yields the same records.
+
+One known exception, counted apart and reported as a warning until the core
+handles it: a flip in a chunk header's 64-bit gen field hides every record of
+that chunk (the reader takes the chunk's generation from that field alone).
+The harness checks that such a flip loses only that chunk's records.
+
+The same is run on a version 1 region of the same records (built by the
+harness from docs/FORMAT.md), which the reader still reads: at most one
+record lost per flip, none for a flip in the header page, and plr_rebuild
+refuses a version 1 scan.
 """
 import os
 import pathlib
 import re
 import subprocess
+import warnings
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REGION_BYTES, RECORDS = 65536, 600
 
 
-def test_every_single_bit_flip_of_a_small_region(tmp_path):
-    exe = tmp_path / "bitflip"
+@pytest.fixture(scope="module")
+def bitflip(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("bitflip") / "bitflip"
     cc = os.environ.get("CC", "gcc")
     subprocess.run([cc, "-O2", "-std=gnu11", "-Wall", "-I", str(ROOT / "persistlog"),
                     str(ROOT / "fuzz/bitflip.c"), str(ROOT / "persistlog/_ring.c"),
                     "-o", str(exe), "-lpthread"], check=True)
+    return exe
+
+
+def _run(exe, version):
     jobs = max(1, len(os.sched_getaffinity(0)))
-    p = subprocess.run([str(exe), str(REGION_BYTES), str(RECORDS), str(jobs)],
+    p = subprocess.run([str(exe), str(REGION_BYTES), str(RECORDS), str(jobs), str(version)],
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, f"{p.stdout}\n{p.stderr[-4000:]}"
-    fig = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", p.stdout)}
     print(f"\n{p.stdout.strip()}")
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", p.stdout)}
 
+
+def _unexpected(fig):
+    return {k: v for k, v in fig.items() if k.startswith("unexpected_losses_in_") and v}
+
+
+def test_every_single_bit_flip_of_a_small_v2_region(bitflip):
+    fig = _run(bitflip, 2)
+    assert fig["format"] == 2 and fig["chunk_size"] == 4096
+    assert fig["flips"] == REGION_BYTES * 8
+    assert fig["flips_in_header_page"] == 4096 * 8
+    assert fig["wrong_records"] == 0, "a record was emitted that differs from what was written"
+    assert fig["unwritten_records_emitted"] == 0, "a flip made a record appear"
+    assert not _unexpected(fig), "a flip lost records it does not explain"
+    assert 200 <= fig["records_readable"] < RECORDS, "the region should have wrapped"
+    assert fig["records_readable"] + fig["overwritten"] == RECORDS
+    # every flip in the 128-byte geometry (magic, sizes, key, both crcs) makes the
+    # header invalid; each is rebuilt into a valid header that reads the same records
+    assert fig["invalid_headers"] == fig["rebuilt"] == 128 * 8
+    assert fig["rebuild_mismatch"] == 0
+    # each readable record is lost exactly once per bit of its own bytes; beyond that,
+    # only the known chunk-gen losses
+    assert fig["records_lost"] == fig["flips_in_record"] + fig["chunk_gen_records_lost"]
+    assert fig["flips_losing_1"] >= fig["flips_in_record"]
+    assert fig["chunk_gen_flips_losing_their_chunk"] <= fig["flips_in_chunk_gen"]
+    assert fig["records_emitted"] + fig["records_lost"] == fig["flips"] * fig["records_readable"]
+    if fig["chunk_gen_flips_losing_their_chunk"]:
+        warnings.warn(f"known core weakness: {fig['chunk_gen_flips_losing_their_chunk']} of "
+                      f"{fig['flips_in_chunk_gen']} single-bit flips in chunk headers' gen "
+                      f"field hide the chunk's records ({fig['chunk_gen_records_lost']} "
+                      "records lost in all)")
+
+
+def test_every_single_bit_flip_of_a_small_v1_region(bitflip):
+    fig = _run(bitflip, 1)
+    assert fig["format"] == 1
     assert fig["flips"] == REGION_BYTES * 8
     assert fig["wrong_records"] == 0, "a record was emitted that differs from what was written"
-    assert fig["over_budget"] == 0, "a flip lost more records than it can explain"
+    assert not _unexpected(fig), "a flip lost more records than it can explain"
     assert fig["max_lost_per_flip"] <= 1
-    assert fig["rebuild_mismatch"] == 0
     assert 300 <= fig["records_readable"] < RECORDS, "the region should have wrapped"
-    # every flip in the 64-byte geometry (magic, sizes, crc) makes the header invalid
-    assert fig["invalid_headers"] == fig["rebuilt"] == 64 * 8
-    # each readable record is lost exactly once per bit of its own bytes
-    assert fig["records_lost"] == fig["flips_losing_1"]
+    assert fig["records_readable"] + fig["overwritten"] == RECORDS
+    # v1: the 64-byte header is covered by header_crc; a damaged one is read by the
+    # fallback walk and never rebuilt from (a writer converts the region instead)
+    assert fig["invalid_headers"] == fig["rebuild_refused"] == 64 * 8
+    assert fig["rebuild_mismatch"] == 0
+    assert fig["records_lost"] == fig["flips_losing_1"] == fig["flips_in_record"]
     assert fig["records_emitted"] + fig["records_lost"] == fig["flips"] * fig["records_readable"]
