@@ -5,17 +5,22 @@
  * against persistlog/_ring.c with the flags the Python module is built with.
  *
  *   cbench append KIND SIZE WRITERS RECORDS RUNS
- *       KIND: append-thread, append-process (plr_append: both clocks read
- *       per record), append_ts-thread (plr_append_ts with the caller's
- *       timestamps: the record without its clock reads), memcpy-thread,
- *       memcpy-process (SIZE bytes copied into the mapping at the stride
- *       a record of SIZE takes, each writer in its own slice), clocks (the
- *       two clock_gettime calls of plr_append, nothing else).
+ *       KIND: append-thread, append-process (plr_append: its clock read,
+ *       plr_now(), per record), append_ts-thread (plr_append_ts with the
+ *       caller's timestamps: the record without its clock read),
+ *       memcpy-thread, memcpy-process (SIZE bytes copied into the mapping at
+ *       the stride a record of SIZE takes, each writer in its own slice),
+ *       plr_now (the clock read of plr_append: one fine CLOCK_MONOTONIC
+ *       read, CLOCK_REALTIME derived from it; nothing else), clocks (two
+ *       clock_gettime calls, CLOCK_REALTIME and CLOCK_MONOTONIC: what
+ *       plr_now replaces).
  *       One warm-up run, then RUNS runs of RECORDS records per writer into
- *       a fresh 64 MiB region.
+ *       a fresh 64 MiB region (cut into chunks: each writer appends to one
+ *       of its own at a time).
  *   cbench scan MIB PAYLOAD RUNS
- *       Fills a MIB region with records of PAYLOAD bytes until it has
- *       wrapped, then runs plr_scan() RUNS times after one warm-up.
+ *       Fills a MIB region with records of PAYLOAD bytes until every chunk
+ *       has been taken and the first taken again (the region has wrapped),
+ *       then runs plr_scan_region() RUNS times after one warm-up.
  *
  * Prints one JSON object.  For append: per run, the mean over writers of
  * each writer's CPU time per record (ns; robust to other load on the
@@ -40,7 +45,7 @@
 #define REGION_SIZE	(64u << 20)
 #define MAX_WRITERS	64
 
-enum kind { APPEND, APPEND_TS, MEMCPY, CLOCKS };
+enum kind { APPEND, APPEND_TS, MEMCPY, CLOCKS, PLR_NOW };
 
 struct shared {			/* in a MAP_SHARED page: seen by forked writers */
 	volatile uint32_t go;
@@ -90,7 +95,7 @@ static void *run_writer(void *arg)
 	uint64_t stride = (PLR_REC_HDR_SIZE + w->size + 7) & ~7ull;
 	uint64_t slice = (REGION_SIZE - PLR_HEADER_SIZE) / w->writers / stride * stride;
 	uint8_t *dst = w->base + PLR_HEADER_SIZE + w->id * slice;
-	uint64_t i, off = 0, t0, sink = 0;
+	uint64_t i, off = 0, t0, sink = 0, rt, mono;
 
 	if (w->prefault)	/* a forked writer maps the shared pages afresh: not timed */
 		for (i = 0; i < REGION_SIZE; i += 4096)
@@ -122,6 +127,12 @@ static void *run_writer(void *arg)
 	case CLOCKS:
 		for (i = 0; i < w->records; i++)
 			sink += clock_ns(CLOCK_REALTIME) + clock_ns(CLOCK_MONOTONIC);
+		break;
+	case PLR_NOW:
+		for (i = 0; i < w->records; i++) {
+			plr_now(&rt, &mono);
+			sink += rt + mono;
+		}
 		break;
 	}
 	w->sh->cpu_ns[w->id] = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0) / w->records;
@@ -189,7 +200,8 @@ static int cmd_append(int argc, char **argv)
 	int runs = atoi(argv[4]), processes = strstr(kind_s, "-process") != NULL, r;
 	enum kind kind = !strncmp(kind_s, "append_ts", 9) ? APPEND_TS :
 			 !strncmp(kind_s, "append", 6) ? APPEND :
-			 !strncmp(kind_s, "memcpy", 6) ? MEMCPY : CLOCKS;
+			 !strncmp(kind_s, "memcpy", 6) ? MEMCPY :
+			 !strcmp(kind_s, "plr_now") ? PLR_NOW : CLOCKS;
 	struct shared *sh = map_shared(sizeof(*sh));
 	uint8_t *payload = malloc(size ? size : 1);
 	double cpu, wall;
@@ -223,19 +235,18 @@ static int cmd_scan(int argc, char **argv)
 	uint8_t *base = map_shared(size), *payload = malloc(plen);
 	struct plr_counters c;
 	struct plr_ring ring;
-	uint64_t lap0;
 
 	(void)argc;
 	memset(payload, 'p', plen);
 	if (plr_format(base, size, 1, 1) < 0 || plr_attach(&ring, base, size, boot) < 0)
 		die("plr_format");
-	plr_counters(base, size, &c);
-	lap0 = c.head >> 40;
-	do {			/* fill until the ring has wrapped: every byte holds a record */
+	do {	/* fill until every chunk is taken and the first again: each holds records */
 		for (int i = 0; i < 4096; i++)
-			plr_append(&ring, payload, plen);
+			if (plr_append(&ring, payload, plen) < 0)
+				die("plr_append");
 		plr_counters(base, size, &c);
-	} while ((c.head >> 40) == lap0);
+	} while (c.head <= (uint64_t)ring.n_chunks + 1);	/* the cursor starts at 1 */
+	plr_detach(&ring);
 	printf("{\"mib\": %llu, \"payload\": %u, \"data_size\": %llu, \"seconds\": [",
 	       (unsigned long long)(size >> 20), plen, (unsigned long long)ring.data_size);
 	uint64_t n = 0;
@@ -243,8 +254,8 @@ static int cmd_scan(int argc, char **argv)
 		struct plr_scan s;
 		uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
-		if (plr_scan(ring.data, ring.data_size, ring.max_record, 0, &s) < 0)
-			die("plr_scan");
+		if (plr_scan_region(base, size, 0, &s) < 0)
+			die("plr_scan_region");
 		double secs = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e9;
 
 		n = s.n_entries;

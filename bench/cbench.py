@@ -32,7 +32,7 @@ def append(binary, kind, size, writers, records, runs):
 
 
 def scan(binary, mib, payload, runs):
-    """Fill a region of *mib* MiB with records of *payload* bytes and time plr_scan()."""
+    """Fill a region of *mib* MiB with records of *payload* bytes and time plr_scan_region()."""
     out = subprocess.run([str(binary), "scan", str(mib), str(payload), str(runs)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
