@@ -1373,6 +1373,7 @@ struct scan_state {
 	uint64_t n_torn, cap_torn;
 	uint64_t since_seq;
 	uint32_t max_record;
+	uint64_t headers_seen;	/* v2: records of the walked generation, any state */
 };
 
 #define HUGE_BYTES	(2u << 20)
@@ -1501,20 +1502,20 @@ static int scan_v1(struct scan_state *st, const uint8_t *data, uint64_t ds)
 }
 
 /*
- * Version 2: is a record header of generation @gen (UINT64_MAX: any) at
- * offset @p of chunk @index, with a matching hcrc?  Fills @rec with the
+ * Version 2: is a record header of generation @gen (of any, with @any_gen)
+ * at offset @p of chunk @index, with a matching hcrc?  Fills @rec with the
  * private copy.  A header whose hcrc fails is not a record and is not
  * counted as damage: stale bytes and images inside payloads look the same.
  */
 static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
-		      uint32_t max_record, uint32_t key_reg, uint64_t gen, uint32_t p,
-		      struct plr_rec *rec)
+		      uint32_t max_record, uint32_t key_reg, uint64_t gen, bool any_gen,
+		      uint32_t p, struct plr_rec *rec)
 {
 	/* [R0] magic before the header body; pairs with [W0] */
 	if (__atomic_load_n((const uint32_t *)(chunk + p), __ATOMIC_ACQUIRE) != REC_MAGIC)
 		return false;
 	memcpy(rec, chunk + p, sizeof(*rec));
-	if (gen != UINT64_MAX && rec->gen != gen)
+	if (!any_gen && rec->gen != gen)
 		return false;	/* an earlier generation's bytes */
 	return hcrc_ok(rec, key_reg, index, p) && rec->len >= PLR_REC_HDR_SIZE &&
 	       rec->len <= max_record && rec->len <= chunk_size - p;
@@ -1529,8 +1530,8 @@ static uint64_t find_gen(const uint8_t *chunk, uint32_t index, uint32_t chunk_si
 	struct plr_rec rec;
 
 	for (p = PLR_CHUNK_HDR_SIZE; chunk_size - p >= PLR_REC_HDR_SIZE; p += PLR_ALIGN)
-		if (header_at(chunk, index, chunk_size, max_record, key_reg, UINT64_MAX, p,
-			      &rec) && rec.gen > best)
+		if (header_at(chunk, index, chunk_size, max_record, key_reg, 0, true, p, &rec) &&
+		    rec.gen > best)
 			best = rec.gen;
 	return best;
 }
@@ -1548,10 +1549,12 @@ static int walk_chunk(struct scan_state *st, const uint8_t *data, uint32_t index
 		uint32_t commit, plen;
 		uint8_t *dst;
 
-		if (!header_at(chunk, index, chunk_size, st->max_record, key_reg, gen, p, &rec)) {
+		if (!header_at(chunk, index, chunk_size, st->max_record, key_reg, gen, false, p,
+			       &rec)) {
 			p += PLR_ALIGN;
 			continue;
 		}
+		st->headers_seen++;
 		/* [R1] commit before the payload; pairs with [W1] */
 		commit = __atomic_load_n((const uint32_t *)(chunk + p + 4), __ATOMIC_ACQUIRE);
 		if (commit == REC_RESERVED) {
@@ -1609,21 +1612,27 @@ static int scan_v2(struct scan_state *st, const uint8_t *data, uint64_t ds,
 
 	for (index = 0; index < n; index++) {
 		const struct plr_chunk *ch = (const void *)(data + (uint64_t)index * chunk_size);
-		uint64_t ctl, gen, evw = 0;
+		uint64_t ctl, raw_gen, gen, evw = 0;
 		int attempt;
 
 		for (attempt = 0; attempt < 4; attempt++) {
 			uint64_t n_entries = s->n_entries, buf_len = s->buf_len;
 			uint64_t n_torn = st->n_torn, corrupt = s->corrupt;
+			uint64_t seen = st->headers_seen;
 
 			/* [C2] snapshot the chunk header; pairs with [C1] */
 			ctl = __atomic_load_n(&ch->ctl, __ATOMIC_ACQUIRE);
-			gen = __atomic_load_n(&ch->gen, __ATOMIC_RELAXED);
+			gen = raw_gen = __atomic_load_n(&ch->gen, __ATOMIC_RELAXED);
 			evw = __atomic_load_n(&ch->evicted, __ATOMIC_RELAXED);
 			if (load32((const uint8_t *)ch) != CHUNK_MAGIC) {
 				gen = find_gen((const uint8_t *)ch, index, chunk_size,
 					       st->max_record, key_reg);
 				evw = 0;
+			} else if (((ctl & 0xff) == CH_WRITING || (ctl & 0xff) == CH_SEALED) &&
+				   (ctl >> 8 & GEN_LO_MASK) != (gen & GEN_LO_MASK)) {
+				/* gen disagrees with ctl (both change together): damaged */
+				gen = find_gen((const uint8_t *)ch, index, chunk_size,
+					       st->max_record, key_reg);
 			}
 			/* a generation already counted as evicted is not shown */
 			if (gen && !((ctl & 0xff) == CH_RECYCLING &&
@@ -1632,9 +1641,26 @@ static int scan_v2(struct scan_state *st, const uint8_t *data, uint64_t ds,
 				if (ret < 0)
 					return ret;
 			}
+			if (st->headers_seen == seen &&
+			    ((ctl & 0xff) == CH_WRITING || (ctl & 0xff) == CH_SEALED)) {
+				/*
+				 * Nothing of gen here: either the owner has not written
+				 * yet, or a high bit of gen was damaged (ctl keeps only
+				 * the low 24).  Records of the generation ctl names tell.
+				 */
+				uint64_t g2 = find_gen((const uint8_t *)ch, index, chunk_size,
+						       st->max_record, key_reg);
+
+				if (g2 && g2 != gen && (g2 & GEN_LO_MASK) == (ctl >> 8 & GEN_LO_MASK)) {
+					gen = g2;
+					ret = walk_chunk(st, data, index, chunk_size, key_reg, gen);
+					if (ret < 0)
+						return ret;
+				}
+			}
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 			if (__atomic_load_n(&ch->ctl, __ATOMIC_RELAXED) == ctl &&
-			    __atomic_load_n(&ch->gen, __ATOMIC_RELAXED) == gen)
+			    __atomic_load_n(&ch->gen, __ATOMIC_RELAXED) == raw_gen)
 				break;
 			/* taken while we read it: read it again */
 			s->n_entries = n_entries;
@@ -1775,7 +1801,7 @@ static bool recover_geometry(const uint8_t *data, uint64_t ds, uint32_t *chunk_s
 	uint32_t best = 0, best_votes = 0, i, j;
 	uint64_t cs;
 
-	for (cs = PLR_MIN_CHUNK; cs <= PLR_MAX_CHUNK && cs <= ds; cs *= 2) {
+	for (cs = PLR_MIN_CHUNK; cs <= PLR_MAX_CHUNK && 2 * cs <= ds; cs *= 2) {
 		uint32_t votes = 0;
 
 		for (i = 0; i < ds / cs; i++) {
