@@ -3,7 +3,8 @@
 # into the virtual environment .venv beside it (Debian's python3 refuses
 # `pip install` outside one, PEP 668), with the optional EXTRAS, e.g.
 # "test,daemon".  First installs from Debian what that needs (python3 with
-# venv and headers, gcc), through sudo unless run as root; safe to run again
+# venv and headers, gcc; libsystemd-dev for "daemon"), through sudo unless
+# run as root; safe to run again
 # (a later run reinstalls the package from the tree as it is then).
 #
 #   PYTHON  the interpreter the venv is made from (default: python3 on PATH)
@@ -26,6 +27,8 @@ as_root() {
 # python3-dev: Python.h for the C core (and for systemd-python); python3-venv:
 # ensurepip, without which `python3 -m venv` fails on Debian.
 debs=(python3 python3-venv python3-dev gcc libc6-dev)
+# The daemon extra's systemd-python is compiled (no wheel on PyPI) against libsystemd.
+case ,$extras, in *,daemon,*) debs+=(libsystemd-dev pkg-config) ;; esac
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
