@@ -108,8 +108,8 @@ def forge(body, hostile_times):
         img[chunk + 8:chunk + 24] = struct.pack("<QQ", SEALED | (gen & 0xFFFFFF) << 8, gen)
         head = struct.pack("<IIQQQQ16sII", length, 0, seq, gen, rt, mono, BOOTS[boot & 3],
                            1000 + boot, 2000 + delta)
-        place = key + struct.pack("<II", index, pos)
-        hcrc = _binding.crc32c(place + head)
+        place = struct.pack("<II", index, pos)
+        hcrc = _binding.crc32c(place + head) ^ int.from_bytes(key[:4], "little")
         commit = b"RSVD" if boot & 0x80 else b"CMTD"
         img[chunk + pos:chunk + pos + stride] = (
             b"LOG2" + commit + struct.pack("<II", hcrc, _binding.crc32c(payload, hcrc))

@@ -146,13 +146,14 @@ static void geo_of_scan(const struct plr_scan *s, const struct plr_geom *g, int 
 	}
 }
 
-/* hcrc, and crc's register start: CRC32C(key || index || offset || bytes 16..79). */
+/* hcrc: CRC32C(index || offset || bytes 16..79) XOR the key (the key field's first u32). */
 static uint32_t rec_hcrc(const uint8_t *key, uint32_t index, uint32_t off, const uint8_t *rec)
 {
-	uint32_t place[2] = { index, off };
+	uint32_t place[2] = { index, off }, k;
 
-	return plr_crc32c(plr_crc32c(plr_crc32c(0, key, PLR_KEY_SIZE), place, sizeof(place)),
-			  rec + 16, PLR_REC_HDR_SIZE - 16);
+	memcpy(&k, key, 4);
+	return plr_crc32c(plr_crc32c(0, place, sizeof(place)), rec + 16,
+			  PLR_REC_HDR_SIZE - 16) ^ k;
 }
 
 /* The geometry the reader will use, learnt as the reader learns it. */

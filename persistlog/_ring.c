@@ -65,16 +65,17 @@
  *   magic | commit | hcrc | crc | len | flags | seq | gen | realtime |
  *   monotonic | boot_id | pid | tid | payload
  *
- * hcrc is CRC32C over the region's random key, the record's place (chunk
- * index, offset in the chunk) and header bytes 16..79; crc continues hcrc's
- * register over the payload.  A reader accepts a record only where its gen
- * is the chunk header's gen and both crcs match, so:
+ * hcrc is CRC32C over the record's place (chunk index, offset in the chunk)
+ * and header bytes 16..79, XORed with the region's random 32-bit key; crc
+ * continues hcrc over the payload.  A reader accepts a record only where its
+ * gen is the chunk header's gen and both crcs match, so:
  *   - bytes of an earlier generation (the rest of a reused chunk, a killed
  *     writer's unfinished record) are never taken for records: wrong gen;
  *   - a record image inside a payload, or copied from elsewhere, never
- *     passes: its place differs and, without the key, its crc cannot be
- *     made to match (the key is readable only by those who may map the
- *     region, who can write records anyway).
+ *     passes: its place differs and, without the key, its hcrc matches with
+ *     probability 2^-32.  The key keeps out those who can get bytes logged
+ *     but cannot read the region; whoever reads one record can compute it
+ *     (which is also how a reader recovers it when every copy is destroyed).
  *
  * Figures are exact because eviction is counted where it happens.  The
  * recycler of a chunk walks the generation it evicts, counts its committed
@@ -627,12 +628,20 @@ static inline void wc_fence(uint32_t flags)
 #endif
 }
 
-/* The CRC32C register after a record's key and place: where hcrc starts. */
-static inline uint32_t place_reg(uint32_t key_reg, uint32_t index, uint32_t off)
+/* The CRC32C register after a record's place (chunk index, offset): where hcrc starts. */
+static inline uint32_t place_reg(uint32_t index, uint32_t off)
 {
 	uint32_t place[2] = { index, off };
 
-	return crc32c_raw(key_reg, (const uint8_t *)place, sizeof(place));
+	return crc32c_raw(~0u, (const uint8_t *)place, sizeof(place));
+}
+
+/* hcrc of a record header copy at a place: CRC32C(place, bytes 16..79) XOR key. */
+static inline uint32_t rec_hcrc(const struct plr_rec *rec, uint32_t key, uint32_t index,
+				uint32_t off)
+{
+	return ~crc32c_raw(place_reg(index, off), (const uint8_t *)rec + REC_HCRC_FROM,
+			   PLR_REC_HDR_SIZE - REC_HCRC_FROM) ^ key;
 }
 
 /* ------------------------------------------------------------------ */
@@ -805,19 +814,18 @@ static void init_chunk(struct plr_chunk *ch, uint32_t chunk_size, const uint8_t 
 	ch->index = index;
 }
 
+/* A new region key: 32 random bits, in the first 4 of the 16 key bytes. */
 static void random_key(uint8_t *key)
 {
 	uint64_t x;
-	int i;
 
-	if (getrandom(key, PLR_KEY_SIZE, GRND_NONBLOCK) == PLR_KEY_SIZE)
+	memset(key, 0, PLR_KEY_SIZE);
+	if (getrandom(key, 4, GRND_NONBLOCK) == 4)
 		return;
-	/* no entropy yet (early boot): the key is then only a place binding */
+	/* no entropy yet (early boot): the key is then only a weak guess to make */
 	x = clock_ns(CLOCK_MONOTONIC) ^ ((uint64_t)getpid() << 32) ^ clock_ns(CLOCK_REALTIME);
-	for (i = 0; i < (int)PLR_KEY_SIZE; i++) {
-		x = x * 6364136223846793005u + 1442695040888963407u;
-		key[i] = (uint8_t)(x >> 56);
-	}
+	x = x * 6364136223846793005u + 1442695040888963407u;
+	memcpy(key, (uint8_t *)&x + 4, 4);
 }
 
 /*
@@ -884,7 +892,7 @@ int plr_attach(struct plr_ring *r, uint8_t *base, uint64_t map_size,
 	r->max_record = g.max_record;
 	r->chunk_size = g.chunk_size;
 	r->n_chunks = g.n_chunks;
-	r->key_reg = crc32c_raw(~0u, g.key, PLR_KEY_SIZE);
+	r->key = load32(g.key);
 	r->attach_id = __atomic_add_fetch(&attach_counter, 1, __ATOMIC_RELAXED);
 	r->token = (uint32_t)(r->attach_id * 2654435761u) ^ self_pid();
 	memcpy(r->boot_id, boot_id, PLR_BOOT_ID_SIZE);
@@ -1065,12 +1073,11 @@ static bool owner_alive(uint32_t tid)
 	return alive;
 }
 
-/* Does a record header copy carry the hcrc of its place (key, chunk index, offset)? */
-static inline bool hcrc_ok(const struct plr_rec *rec, uint32_t key_reg, uint32_t index,
+/* Does a record header copy carry the hcrc of its place and the region's key? */
+static inline bool hcrc_ok(const struct plr_rec *rec, uint32_t key, uint32_t index,
 			   uint32_t off)
 {
-	return ~crc32c_raw(place_reg(key_reg, index, off), (const uint8_t *)rec + REC_HCRC_FROM,
-			   PLR_REC_HDR_SIZE - REC_HCRC_FROM) == rec->hcrc;
+	return rec_hcrc(rec, key, index, off) == rec->hcrc;
 }
 
 /*
@@ -1082,7 +1089,7 @@ static inline bool hcrc_ok(const struct plr_rec *rec, uint32_t key_reg, uint32_t
  * as a reader would.
  */
 static uint64_t count_committed(const uint8_t *chunk, uint32_t chunk_size, uint32_t max_record,
-				uint64_t gen, uint32_t key_reg, uint32_t index)
+				uint64_t gen, uint32_t key, uint32_t index)
 {
 	uint32_t p = PLR_CHUNK_HDR_SIZE;
 	uint64_t n = 0;
@@ -1094,7 +1101,7 @@ static uint64_t count_committed(const uint8_t *chunk, uint32_t chunk_size, uint3
 		memcpy(&rec, chunk + p, sizeof(rec));
 		if (rec.magic == REC_MAGIC && rec.gen == gen && rec.len >= PLR_REC_HDR_SIZE &&
 		    rec.len <= max_record && rec.len <= chunk_size - p &&
-		    (in_run || hcrc_ok(&rec, key_reg, index, p))) {
+		    (in_run || hcrc_ok(&rec, key, index, p))) {
 			n += rec.commit == REC_COMMITTED;
 			p += (uint32_t)align_up(rec.len);
 			continue;
@@ -1118,7 +1125,7 @@ static void count_eviction(const struct plr_ring *r, struct plr_chunk *ch, uint3
 
 	if (ch->magic != CHUNK_MAGIC || !gen)
 		return;
-	n = count_committed((const uint8_t *)ch, chunk_size, max_record, gen, r->key_reg, index);
+	n = count_committed((const uint8_t *)ch, chunk_size, max_record, gen, r->key, index);
 	w = __atomic_load_n(&ch->evicted, __ATOMIC_RELAXED);
 	if ((w & GEN_LO_MASK) != lo)
 		__atomic_store_n(&ch->evicted, ((w >> 24) + n) << 24 | lo, __ATOMIC_RELAXED);
@@ -1291,10 +1298,8 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	memcpy(rec.boot_id, r->boot_id, PLR_BOOT_ID_SIZE);
 	rec.pid = self_pid();
 	rec.tid = self_tid();
-	reg = crc32c_raw(place_reg(r->key_reg, ln->index, off),
-			 (const uint8_t *)&rec + REC_HCRC_FROM,
-			 PLR_REC_HDR_SIZE - REC_HCRC_FROM);
-	rec.hcrc = ~reg;
+	rec.hcrc = rec_hcrc(&rec, r->key, ln->index, off);
+	reg = ~rec.hcrc;	/* crc continues hcrc over the payload */
 
 	dst = ln->chunk + off;
 	__atomic_store_n((uint32_t *)dst, 0, __ATOMIC_RELAXED);
@@ -1508,7 +1513,7 @@ static int scan_v1(struct scan_state *st, const uint8_t *data, uint64_t ds)
  * counted as damage: stale bytes and images inside payloads look the same.
  */
 static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
-		      uint32_t max_record, uint32_t key_reg, uint64_t gen, bool any_gen,
+		      uint32_t max_record, uint32_t key, uint64_t gen, bool any_gen,
 		      uint32_t p, struct plr_rec *rec)
 {
 	/* [R0] magic before the header body; pairs with [W0] */
@@ -1517,20 +1522,20 @@ static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
 	memcpy(rec, chunk + p, sizeof(*rec));
 	if (!any_gen && rec->gen != gen)
 		return false;	/* an earlier generation's bytes */
-	return hcrc_ok(rec, key_reg, index, p) && rec->len >= PLR_REC_HDR_SIZE &&
+	return hcrc_ok(rec, key, index, p) && rec->len >= PLR_REC_HDR_SIZE &&
 	       rec->len <= max_record && rec->len <= chunk_size - p;
 }
 
 /* The newest generation with a valid record in a chunk whose header is damaged. */
 static uint64_t find_gen(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
-			 uint32_t max_record, uint32_t key_reg)
+			 uint32_t max_record, uint32_t key)
 {
 	uint64_t best = 0;
 	uint32_t p;
 	struct plr_rec rec;
 
 	for (p = PLR_CHUNK_HDR_SIZE; chunk_size - p >= PLR_REC_HDR_SIZE; p += PLR_ALIGN)
-		if (header_at(chunk, index, chunk_size, max_record, key_reg, 0, true, p, &rec) &&
+		if (header_at(chunk, index, chunk_size, max_record, key, 0, true, p, &rec) &&
 		    rec.gen > best)
 			best = rec.gen;
 	return best;
@@ -1538,7 +1543,7 @@ static uint64_t find_gen(const uint8_t *chunk, uint32_t index, uint32_t chunk_si
 
 /* Version 2: walk one chunk for the records of generation @gen. */
 static int walk_chunk(struct scan_state *st, const uint8_t *data, uint32_t index,
-		      uint32_t chunk_size, uint32_t key_reg, uint64_t gen)
+		      uint32_t chunk_size, uint32_t key, uint64_t gen)
 {
 	const uint8_t *chunk = data + (uint64_t)index * chunk_size;
 	struct plr_scan *s = st->s;
@@ -1549,7 +1554,7 @@ static int walk_chunk(struct scan_state *st, const uint8_t *data, uint32_t index
 		uint32_t commit, plen;
 		uint8_t *dst;
 
-		if (!header_at(chunk, index, chunk_size, st->max_record, key_reg, gen, false, p,
+		if (!header_at(chunk, index, chunk_size, st->max_record, key, gen, false, p,
 			       &rec)) {
 			p += PLR_ALIGN;
 			continue;
@@ -1603,10 +1608,10 @@ static void add_evicted(struct plr_scan *s, uint32_t tag, uint64_t n)
 
 /* Version 2: every chunk, each from a consistent snapshot of its header. */
 static int scan_v2(struct scan_state *st, const uint8_t *data, uint64_t ds,
-		   uint32_t chunk_size, const uint8_t *key)
+		   uint32_t chunk_size, const uint8_t *key_bytes)
 {
 	struct plr_scan *s = st->s;
-	uint32_t key_reg = crc32c_raw(~0u, key, PLR_KEY_SIZE);
+	uint32_t key = load32(key_bytes);
 	uint32_t n = (uint32_t)(ds / chunk_size), index, slot;
 	int ret;
 
@@ -1626,18 +1631,18 @@ static int scan_v2(struct scan_state *st, const uint8_t *data, uint64_t ds,
 			evw = __atomic_load_n(&ch->evicted, __ATOMIC_RELAXED);
 			if (load32((const uint8_t *)ch) != CHUNK_MAGIC) {
 				gen = find_gen((const uint8_t *)ch, index, chunk_size,
-					       st->max_record, key_reg);
+					       st->max_record, key);
 				evw = 0;
 			} else if (((ctl & 0xff) == CH_WRITING || (ctl & 0xff) == CH_SEALED) &&
 				   (ctl >> 8 & GEN_LO_MASK) != (gen & GEN_LO_MASK)) {
 				/* gen disagrees with ctl (both change together): damaged */
 				gen = find_gen((const uint8_t *)ch, index, chunk_size,
-					       st->max_record, key_reg);
+					       st->max_record, key);
 			}
 			/* a generation already counted as evicted is not shown */
 			if (gen && !((ctl & 0xff) == CH_RECYCLING &&
 				     (evw & GEN_LO_MASK) == (gen & GEN_LO_MASK))) {
-				ret = walk_chunk(st, data, index, chunk_size, key_reg, gen);
+				ret = walk_chunk(st, data, index, chunk_size, key, gen);
 				if (ret < 0)
 					return ret;
 			}
@@ -1649,11 +1654,11 @@ static int scan_v2(struct scan_state *st, const uint8_t *data, uint64_t ds,
 				 * the low 24).  Records of the generation ctl names tell.
 				 */
 				uint64_t g2 = find_gen((const uint8_t *)ch, index, chunk_size,
-						       st->max_record, key_reg);
+						       st->max_record, key);
 
 				if (g2 && g2 != gen && (g2 & GEN_LO_MASK) == (ctl >> 8 & GEN_LO_MASK)) {
 					gen = g2;
-					ret = walk_chunk(st, data, index, chunk_size, key_reg, gen);
+					ret = walk_chunk(st, data, index, chunk_size, key, gen);
 					if (ret < 0)
 						return ret;
 				}
@@ -1687,6 +1692,13 @@ static int cmp_entry(const void *a, const void *b)
 {
 	uint64_t x = ((const struct plr_entry *)a)->seq;
 	uint64_t y = ((const struct plr_entry *)b)->seq;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
 }
@@ -1789,21 +1801,83 @@ static int boot_index(struct boot_set *b, const uint8_t *id, uint32_t *idx)
 	return 0;
 }
 
+#define KEY_CANDIDATES	65536u	/* record headers a key vote looks at, at most */
+
 /*
- * The v2 geometry of a region whose header page cannot be trusted, from its
- * chunk headers: the chunk size most of them agree on, and the key most of
- * those carry (a few scribbled chunk headers do not decide).  False if no
- * chunk header is found (a v1 region).
+ * The key most record headers agree on if the chunks are @cs bytes.  The
+ * key only XORs hcrc, so each header with the magic names the key its hcrc
+ * would need (hcrc XOR the CRC of its place and fields): the records of the
+ * region all name the same one; anything else names noise.
+ * Return: the number of headers naming the winner (0: none found), in *key.
+ */
+static uint32_t vote_key(const uint8_t *data, uint64_t ds, uint32_t cs, uint32_t *key)
+{
+	uint32_t *cand = malloc(KEY_CANDIDATES * sizeof(*cand));
+	uint32_t n = 0, i, p, best = 0, run;
+	uint64_t k;
+
+	if (!cand)
+		return 0;
+	for (k = 0; k < ds / cs && n < KEY_CANDIDATES; k++)
+		for (p = PLR_CHUNK_HDR_SIZE; cs - p >= PLR_REC_HDR_SIZE && n < KEY_CANDIDATES;
+		     p += PLR_ALIGN) {
+			const uint8_t *at = data + k * cs + p;
+			struct plr_rec rec;
+
+			if (load32(at) != REC_MAGIC)
+				continue;
+			memcpy(&rec, at, sizeof(rec));
+			if (rec.len < PLR_REC_HDR_SIZE || rec.len > cs - p)
+				continue;
+			cand[n++] = rec.hcrc ^ rec_hcrc(&rec, 0, (uint32_t)k, p);
+		}
+	if (n)
+		qsort(cand, n, sizeof(*cand), cmp_u32);
+	for (i = 0; i < n; i += run) {
+		for (run = 1; i + run < n && cand[i + run] == cand[i]; run++)
+			;
+		if (run > best) {
+			best = run;
+			*key = cand[i];
+		}
+	}
+	free(cand);
+	return best;
+}
+
+/*
+ * The v2 geometry of a region whose header page cannot be trusted: the chunk
+ * size and key that most record headers agree on (two at least); failing
+ * that (a region with hardly a record), the chunk size most chunk headers
+ * agree on and the key most of those carry.  False if neither is found (a
+ * v1 region).
  */
 static bool recover_geometry(const uint8_t *data, uint64_t ds, uint32_t *chunk_size,
 			     uint8_t *key)
 {
-	uint32_t best = 0, best_votes = 0, i, j;
+	uint32_t best = 0, best_votes = 0, i, j, k32 = 0, votes;
 	uint64_t cs;
 
 	for (cs = PLR_MIN_CHUNK; cs <= PLR_MAX_CHUNK && 2 * cs <= ds; cs *= 2) {
-		uint32_t votes = 0;
+		uint32_t cand = 0;
 
+		votes = vote_key(data, ds, (uint32_t)cs, &cand);
+		if (votes > best_votes) {
+			best_votes = votes;
+			best = (uint32_t)cs;
+			k32 = cand;
+		}
+	}
+	if (best_votes >= 2) {
+		memset(key, 0, PLR_KEY_SIZE);
+		memcpy(key, &k32, 4);
+		*chunk_size = best;
+		return true;
+	}
+
+	best_votes = 0;
+	for (cs = PLR_MIN_CHUNK; cs <= PLR_MAX_CHUNK && 2 * cs <= ds; cs *= 2) {
+		votes = 0;
 		for (i = 0; i < ds / cs; i++) {
 			const struct plr_chunk *ch = (const void *)(data + i * cs);
 
@@ -1819,10 +1893,10 @@ static bool recover_geometry(const uint8_t *data, uint64_t ds, uint32_t *chunk_s
 	best_votes = 0;
 	for (i = 0; i < ds / best; i++) {	/* at most 1024 chunks: quadratic is fine */
 		const struct plr_chunk *a = (const void *)(data + (uint64_t)i * best);
-		uint32_t votes = 0;
 
 		if (a->magic != CHUNK_MAGIC || a->chunk_size != best || a->index != i)
 			continue;
+		votes = 0;
 		for (j = 0; j < ds / best; j++) {
 			const struct plr_chunk *b = (const void *)(data + (uint64_t)j * best);
 

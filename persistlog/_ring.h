@@ -30,7 +30,7 @@
 #define PLR_TARGET_CHUNKS	128u	/* chunks a region is cut into, when it is big enough */
 #define PLR_BOOT_SLOTS		16u	/* boots the header remembers */
 #define PLR_BOOT_ID_SIZE	16u	/* a boot ID is a 128-bit UUID */
-#define PLR_KEY_SIZE		16u	/* the region's random key, mixed into every crc */
+#define PLR_KEY_SIZE		16u	/* the key field: a u32 key, then 12 zero bytes */
 #define PLR_MIN_DATA_SIZE	(60u * 1024u)	/* smallest data area */
 #define PLR_MAX_RECORD_CAP	(256u * 1024u)	/* largest record, any region */
 #define PLR_FLAG_REBUILT	1u	/* header rebuilt from a scan, not trusted */
@@ -98,7 +98,7 @@ struct plr_ring {
 	uint32_t flags;		/* PLR_RING_*, set by the caller after plr_attach() */
 	uint32_t chunk_size;	/* bytes per chunk */
 	uint32_t n_chunks;	/* chunks in the data area */
-	uint32_t key_reg;	/* CRC32C register after the region's key */
+	uint32_t key;		/* the region's key, XORed into every hcrc */
 	uint32_t token;		/* tells this attach's chunks from others of the process */
 	uint64_t attach_id;	/* process-unique: which thread-local lane is ours */
 };

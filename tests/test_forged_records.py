@@ -19,13 +19,13 @@ FORGED = b"forged: the printer is on fire"
 IMAGE = 120  # bytes per image (119), 8-aligned
 
 
-def _image(gen, index, offset, key=bytes(16)):
+def _image(gen, index, offset, key=0):
     payload = b"\x81\xa7MESSAGE\xbe" + FORGED
     body = struct.pack("<IIQQQQ16sII", 80 + len(payload), 0, 10**6 + gen, gen, 1, 1,
                        uuid.uuid4().bytes, 1, 1)
-    place = key + struct.pack("<II", index, offset)
-    rec = (b"LOG2CMTD" + struct.pack("<II", _binding.crc32c(place + body),
-                                     _binding.crc32c(place + body + payload)) + body + payload)
+    hcrc = _binding.crc32c(struct.pack("<II", index, offset) + body) ^ key
+    rec = (b"LOG2CMTD" + struct.pack("<II", hcrc, _binding.crc32c(payload, hcrc)) + body
+           + payload)
     return rec.ljust(IMAGE, b"\0")
 
 

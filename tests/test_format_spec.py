@@ -24,8 +24,8 @@ def spec_read(image):
         struct.unpack_from("<8sIIIIQQIIQII", image, 0)
     assert magic == b"PLOGRING" and version == 2 and endian == 0x01020304
     assert hcrc == crc32c(image[:60]) and (hsize, align, doff) == (4096, 8, 4096)
-    chunk_size, n_chunks, key, compat, ro_compat, incompat = \
-        struct.unpack_from("<II16sIII", image, 64)
+    chunk_size, n_chunks, key, _zero, compat, ro_compat, incompat = \
+        struct.unpack_from("<III12sIII", image, 64)
     assert struct.unpack_from("<I", image, 124)[0] == crc32c(image[64:124])
     assert incompat == 0 and n_chunks == dsize // chunk_size
     assert maxrec == min(chunk_size - 192, 262144)
@@ -49,11 +49,11 @@ def spec_read(image):
         while chunk_size - pos >= 80:
             m, commit, hc, crc, length, _fl, seq, rgen, rt, mono, boot, pid, tid = \
                 struct.unpack_from("<4s4sIIIIQQQQ16sII", chunk, pos)
-            place = key + struct.pack("<II", index, pos)
+            place = struct.pack("<II", index, pos)
             if (m == b"LOG2" and rgen == gen and 80 <= length <= maxrec
                     and pos + length <= chunk_size
-                    and crc32c(place + chunk[pos + 16:pos + 80]) == hc):
-                if commit == b"CMTD" and crc32c(place + chunk[pos + 16:pos + length]) == crc:
+                    and crc32c(place + chunk[pos + 16:pos + 80]) ^ key == hc):
+                if commit == b"CMTD" and crc32c(chunk[pos + 80:pos + length], hc) == crc:
                     found.setdefault(seq, (str(uuid.UUID(bytes=boot)), rt, mono, pid, tid,
                                            chunk[pos + 80:pos + length]))
                 pos += (length + 7) & ~7

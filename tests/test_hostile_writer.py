@@ -53,7 +53,9 @@ while time.monotonic() < end:
             struct.pack("<I", rng.choice([0, 79, 80, 81, 1 << 18, 1 << 31, rng.randrange(1 << 32)])) \
             + os.urandom(4)
     else:               # a forged record with right crcs, at a chunk's generation, wild fields
-        key, cs = bytes(mm[72:88]), struct.unpack_from("<I", mm, 64)[0] or 16384
+        cs, key = struct.unpack_from("<I", mm, 64)[0], struct.unpack_from("<I", mm, 72)[0]
+        if cs not in [4096 << k for k in range(9)]:
+            cs = 8192  # the header's was scribbled: a 1 MiB region's
         index = rng.randrange((size - 4096) // cs)
         chunk = 4096 + index * cs
         gen = struct.unpack_from("<Q", mm, chunk + 16)[0]
@@ -62,9 +64,8 @@ while time.monotonic() < end:
         body = struct.pack("<IIQQQQ16sII", 80 + len(payload), 0, rng.choice([0, 1, 2**63,
                            2**64 - 1, rng.randrange(2**64)]), gen, rng.randrange(2**64),
                            rng.randrange(2**64), os.urandom(16), rng.randrange(2**32), 0)
-        place = key + struct.pack("<II", index, p)
-        hcrc = crc32c(place + body)
-        rec = b"LOG2CMTD" + struct.pack("<II", hcrc, crc32c(place + body + payload)) + body + payload
+        hcrc = crc32c(struct.pack("<II", index, p) + body) ^ key
+        rec = b"LOG2CMTD" + struct.pack("<II", hcrc, crc32c(payload, hcrc)) + body + payload
         mm[chunk + p:chunk + p + len(rec)] = rec
     n += 1
     if n % 64 == 0:
@@ -204,8 +205,9 @@ def test_reader_and_cli_survive_a_hostile_writer(attacked, tmp_path, capsys):
                 outcomes.add(res["outcome"])
             peak[name] = max(peak.get(name, 0), rss)
             runs += 1
-    hostile.wait(60)
-    scribbles = int(hostile.stdout.read() or 0)
+    assert hostile.wait(60) == 0, "the hostile writer died: the test attacked nothing"
+    scribbles = int(hostile.stdout.read())
+    assert scribbles > 10_000
     for name in cmds:
         bound = baseline[name] + 4 * SIZE // 1024 + 16 * 1024  # KiB
         assert peak[name] <= bound, \
@@ -236,6 +238,7 @@ def test_daemon_drains_a_region_under_attack(tmp_path, c_writer, journald):
             assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
             assert proc.returncode == 0, proc.stderr[-2000:]
             runs += 1
+        assert hostile.wait(60) == 0, "the hostile writer died: the drain was not attacked"
     finally:
         hostile.kill()
     sent = setup.drained(earlier)
@@ -248,9 +251,9 @@ def test_daemon_drains_a_region_under_attack(tmp_path, c_writer, journald):
 
 def test_memory_stays_linear_in_the_region_size_for_the_densest_region(tmp_path, boot_env):
     """The most a writer can make a reader hold: a region packed with the smallest records
-    (64 bytes, no payload), every other one from a boot of its own.  Peak RSS of the CLI and
-    of a reader that lists every record grows by at most 32 bytes per byte of region over an
-    empty region of the same size (about 15 measured: a Record, its dict and a Boot each)."""
+    (80 bytes, no payload, with right crcs), every other one from a boot of its own.  Peak
+    RSS of the CLI and of a reader that lists every record grows by at most 32 bytes per
+    byte of region over an empty region of the same size (a Record, its dict and a Boot)."""
     size = 4 << 20
     empty, dense = str(tmp_path / "empty"), str(tmp_path / "dense")
     for path in (empty, dense):
@@ -258,14 +261,22 @@ def test_memory_stays_linear_in_the_region_size_for_the_densest_region(tmp_path,
             pass
     with open(dense, "r+b") as f:
         img = bytearray(f.read())
+        cs, n_chunks = struct.unpack_from("<II", img, 64)
+        key = struct.unpack_from("<I", img, 72)[0]
         n = 0
-        for off in range(4096, size - 63, 64):
-            boot = struct.pack("<QQ", n, 1) if n % 2 else bytes(16)
-            body = struct.pack("<IQQQ16sII", 64, n + 1, n, n, boot, 1, 1)
-            img[off:off + 64] = b"LOGRCMTD" + struct.pack("<I", _binding.crc32c(body)) + body
-            n += 1
+        for index in range(n_chunks):
+            chunk, gen = 4096 + index * cs, index + 1
+            struct.pack_into("<QQ", img, chunk + 8, ord("S") | gen << 8, gen)  # sealed
+            for off in range(192, cs - 79, 80):
+                boot = struct.pack("<QQ", n, 1) if n % 2 else bytes(16)
+                body = struct.pack("<IIQQQQ16sII", 80, 0, n + 1, gen, n, n, boot, 1, 1)
+                crc = _binding.crc32c(struct.pack("<II", index, off) + body) ^ key
+                img[chunk + off:chunk + off + 80] = b"LOG2CMTD" + struct.pack("<II", crc, crc) + body
+                n += 1
         f.seek(0)
         f.write(img)
+    with persistlog.open(dense, readonly=True) as ring:
+        assert ring.stats()["records"] == n, "the dense region does not read as built"
     figures = []
     for name in ("dump-json", "stat", "list-boots", "api"):
         _rc, _o, _e, base = _run(_commands(empty)[name], 120)
