@@ -20,7 +20,7 @@ import warnings
 
 import persistlog
 from persistlog import _binding
-from test_stopped_and_killed_writers import _acks, _start
+from test_stopped_and_killed_writers import _acks, _start_many
 
 FLIPPER = r"""
 import mmap, struct, sys, time
@@ -68,11 +68,7 @@ def test_a_rebuild_beside_live_writers_hands_out_no_seq_twice(region, boot_env, 
     boot = boot_env()
     with persistlog.open(region, size=1 << 20):
         pass
-    procs, acks = [], {}
-    for w in range(3):
-        p, ack = _start(c_writer, region, boot, w, tmp_path, 5000)
-        procs.append(p)
-        acks[w] = ack
+    procs, acks = _start_many(c_writer, region, boot, tmp_path, 3, 5000)
     try:
         time.sleep(0.3)
         with open(region, "r+b") as f:  # damage: the header crc no longer matches

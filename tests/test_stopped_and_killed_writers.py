@@ -43,6 +43,15 @@ def _start(c_writer, region, boot, w, tmp_path, spin, count=None):
                              str(spin)] + extra), ack
 
 
+def _start_many(c_writer, region, boot, tmp_path, writers, spin):
+    """Start writers 0 .. *writers* - 1; returns ([Popen], {writer: ack path})."""
+    procs, acks = [], {}
+    for w in range(writers):
+        p, acks[w] = _start(c_writer, region, boot, w, tmp_path, spin)
+        procs.append(p)
+    return procs, acks
+
+
 def _check_region(region, acks, kills):
     """Content, runs and figures of a region whose writers are all dead; returns stats()."""
     with persistlog.open(region, readonly=True) as ring:
@@ -105,11 +114,7 @@ def test_a_stopped_writer_destroys_no_other_writers_records(region, boot_env, c_
     boot = os.environ["PERSISTLOG_BOOT_ID"]
     with persistlog.open(region, size=128 << 10):
         pass
-    procs, acks = [], {}
-    for w in range(4):
-        p, ack = _start(c_writer, region, boot, w, tmp_path, 500)
-        procs.append(p)
-        acks[w] = ack
+    procs, acks = _start_many(c_writer, region, boot, tmp_path, 4, 500)
     stops = 0
     end = time.monotonic() + 3
     try:
