@@ -6,8 +6,14 @@ import sys
 import uuid
 
 import pytest
+from hypothesis import settings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# CI runs with HYPOTHESIS_PROFILE=ci: the same examples every run, so a red run
+# is reproducible and a green one is not luck; locally each run explores anew.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

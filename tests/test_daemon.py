@@ -270,10 +270,6 @@ def test_archive_keeps_a_boot_readable_after_the_ring_wrapped(tmp_path, journald
 
 
 def test_dump_prints_an_archived_boot_after_the_ring_wrapped(tmp_path, journald):
-    help_text = subprocess.run([sys.executable, "-m", "persistlog.cli", "dump", "--help"],
-                               capture_output=True, text=True).stdout
-    if "--archive-dir" not in help_text:
-        pytest.skip("persistlog dump does not read archives yet (docs/DAEMON.md, 'For the CLI')")
     setup = Setup(tmp_path, journald, ring_size=256 << 10)
     setup.write_boot(BOOT_A, 200, mixed_record)
     original = setup.ring_records(BOOT_A)
