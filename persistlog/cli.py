@@ -4,7 +4,8 @@ Usage: ``persistlog [--region PATH] COMMAND [ARGS]``; ``persistlog --help``.
 
 Exit codes:
     0   success
-    1   the operation failed (a record too large, I/O error, ...)
+    1   the operation failed (a record too large, I/O error, ...), or
+        ``dump -g`` matched nothing (as journalctl and grep say so)
     2   bad usage: an unknown option, a bad priority, size or time
     3   the region cannot be used: missing, not a persistlog region,
         a newer format version, too small, or cannot be opened
@@ -15,6 +16,8 @@ Exit codes:
 import argparse
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +29,8 @@ import msgpack
 from . import __version__
 from .errors import (BootNotFound, InvalidBootId, NotARegion, PersistlogError, RegionTooSmall,
                      RegionUnavailable, UnsupportedVersion)
-from .record import PRIORITY_NAMES
+from .pager import paged
+from .record import IDENTIFIER, MESSAGE, PRIORITY, PRIORITY_NAMES
 from .region import parse_size
 from .ring import RegionRecovered, format_region, open as open_ring
 from .timespec import parse_time
@@ -70,11 +74,118 @@ def parse_priority_range(text):
     return 0, parse_priority(text)
 
 
+#: syslog facilities by the names logger takes (glibc's <syslog.h>), with the
+#: numbers journald stores in SYSLOG_FACILITY (RFC 5424, 6.2.1).
+FACILITY_NAMES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "security": 4, "syslog": 5,
+    "lpr": 6, "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+    **{f"local{i}": 16 + i for i in range(8)},
+}
+FACILITY = "SYSLOG_FACILITY"
+
+
+def parse_facility_priority(text):
+    """Parse ``-p`` of append as logger takes it: ``err``, ``3``, ``user.err``,
+    ``local0.notice``.  ``kern`` becomes ``user``, as logger makes it (a
+    program is not the kernel).  A facility is named, not numbered: logger
+    reads ``16.err`` as a raw code (mail), not as SYSLOG_FACILITY 16.
+
+    Returns:
+        tuple[int | None, int]: the facility's SYSLOG_FACILITY number (None
+        when not given) and the priority.
+
+    Raises:
+        UsageError: an unknown facility or priority.
+    """
+    if "." not in text:
+        return None, parse_priority(text)
+    fac, level = text.split(".", 1)
+    facility = FACILITY_NAMES.get(fac.strip().lower())
+    if facility is None:
+        raise UsageError(f"unknown facility {fac!r}: use one of {', '.join(FACILITY_NAMES)}")
+    return (facility or FACILITY_NAMES["user"]), parse_priority(level)
+
+
+_FIELD_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_OWN_FIELDS = {MESSAGE: "the message", PRIORITY: "-p", IDENTIFIER: "-t"}
+
+
+def parse_fields(items):
+    """Parse ``--field NAME=VALUE`` items into a dict of str.
+
+    Names are as journald keeps them: upper-case letters, digits and ``_``,
+    starting with a letter, at most 64 characters; MESSAGE, PRIORITY and
+    SYSLOG_IDENTIFIER have their own options.
+
+    Raises:
+        UsageError: an item without ``=``, a bad, reserved or repeated name.
+    """
+    fields = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"--field takes NAME=VALUE, not {item!r}")
+        if name in _OWN_FIELDS:
+            raise UsageError(f"field {name} is set by {_OWN_FIELDS[name]}, not --field")
+        if not _FIELD_NAME.fullmatch(name):
+            raise UsageError(f"bad field name {name!r}: upper-case letters, digits and '_', "
+                             "starting with a letter, at most 64 (as journald keeps them)")
+        if name in fields:
+            raise UsageError(f"field {name} given twice")
+        fields[name] = value
+    return fields
+
+
 def _parse_boot_offset(text):
+    t = text.strip()
+    if len(t.replace("-", "")) == 32:
+        return t  # a boot ID, with or without dashes (even one of decimal digits only)
     try:
-        return int(text)
+        return int(t)
     except ValueError:
-        return text  # a boot ID; checked when resolved
+        return t  # a boot ID; checked when resolved
+
+
+def _parse_lines(text):
+    """``-n`` as journalctl takes it: ``N`` the newest N, ``+N`` the oldest N,
+    ``all``.  Returns (from_the_oldest, N or None for all)."""
+    t = text.strip().lower()
+    if t == "all":
+        return False, None
+    head = t.startswith("+")
+    try:
+        n = int(t[1:] if head else t)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"-n takes N, +N or all, not {text!r}")
+    return head, n
+
+
+def _parse_bool(text):
+    t = text.strip().lower()
+    if t in ("1", "yes", "y", "true", "t", "on"):
+        return True
+    if t in ("0", "no", "n", "false", "f", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
+
+
+def compile_grep(pattern, case_sensitive=None):
+    """Compile ``-g PATTERN`` (Python ``re`` syntax).  Unless *case_sensitive*
+    says otherwise, it ignores case when the pattern has no upper-case letter
+    (one after a backslash, as in ``\\S``, does not count), as journalctl does.
+
+    Raises:
+        UsageError: the pattern does not compile.
+    """
+    if case_sensitive is None:
+        case_sensitive = any(c.isupper() and (i == 0 or pattern[i - 1] != "\\")
+                             for i, c in enumerate(pattern))
+    try:
+        return re.compile(pattern, 0 if case_sensitive else re.IGNORECASE)
+    except re.error as e:
+        raise UsageError(f"bad --grep pattern {pattern!r}: {e}") from None
 
 
 # ---------------------------------------------------------------- output
@@ -89,11 +200,35 @@ def _jsonable(v):
     return v
 
 
-def _stamp(ns, iso):
-    dt = datetime.fromtimestamp(ns / 1e9, timezone.utc).astimezone()
-    if iso:
+SHORT_OUTPUTS = ("short", "short-precise", "short-iso", "short-iso-precise",
+                 "short-monotonic", "short-unix")
+OUTPUTS = SHORT_OUTPUTS + ("json", "json-pretty", "cat", "msgpack")
+
+
+def _stamp(ns, iso=False, *, output=None, utc=False):
+    """A CLOCK_REALTIME instant (ns) as journalctl's *output* mode prints it
+    (microseconds truncated), in local time unless *utc*."""
+    output = output or ("short-iso" if iso else "short")
+    secs, usec = divmod(ns // 1000, 1_000_000)
+    if output == "short-unix":
+        return f"{secs:10d}.{usec:06d}"
+    try:
+        dt = datetime.fromtimestamp(secs, timezone.utc)
+        if not utc:
+            dt = dt.astimezone()
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds
+        return f"@{secs}.{usec:06d}"
+    if output == "short-iso":
         return dt.isoformat(timespec="seconds")
-    return dt.strftime("%b %d %H:%M:%S")
+    if output == "short-iso-precise":
+        return dt.replace(microsecond=usec).isoformat(timespec="microseconds")
+    text = dt.strftime("%b %d %H:%M:%S")
+    return f"{text}.{usec:06d}" if output == "short-precise" else text
+
+
+def _monotonic(ns):
+    secs, usec = divmod(ns // 1000, 1_000_000)
+    return f"[{secs:5d}.{usec:06d}]"
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7f) if c not in (9, 10)}
@@ -109,36 +244,50 @@ def _printable(text, indent=None):
     return text
 
 
-def format_record(rec, output):
-    """Return *rec* rendered in *output* (short, short-iso, json, cat) as a str,
-    or msgpack as bytes."""
-    if output == "json":
+def format_record(rec, output, *, utc=False, hostname=None):
+    """Return *rec* rendered in *output* (one of OUTPUTS) as a str, or msgpack
+    as bytes.  The short modes print *hostname* after the time when given, as
+    journalctl prints the entry's host."""
+    if output in ("json", "json-pretty"):
         # default=str: a writer may store msgpack types JSON lacks (a Timestamp)
-        return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str)
+        if output == "json":
+            return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str)
+        return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str,
+                          indent="\t", separators=(",", " : "))  # journalctl's layout
     if output == "msgpack":
         return msgpack.packb(rec.to_dict(), use_bin_type=True)
     if output == "cat":
         return _printable(rec.message)
-    prefix = f"{_stamp(rec.realtime_ns, output == 'short-iso')} " \
-             f"{_printable(rec.identifier or 'unknown')}[{rec.pid}]: "
+    if output == "short-monotonic":
+        stamp = _monotonic(rec.monotonic_ns)
+    else:
+        stamp = _stamp(rec.realtime_ns, output=output, utc=utc)
+    host = f" {_printable(hostname)}" if hostname else ""
+    prefix = f"{stamp}{host} {_printable(rec.identifier or 'unknown')}[{rec.pid}]: "
     return prefix + _printable(rec.message, indent=len(prefix))
 
 
 class Printer:
-    """Writes records to stdout, with journalctl's "-- Boot ID --" separators."""
+    """Writes records to stdout, with journalctl's "-- Boot ID --" separators
+    in the short modes (not with *quiet*).  ``shown`` counts the records."""
 
-    def __init__(self, output):
+    def __init__(self, output, *, utc=False, hostname=None, quiet=False):
         self.output = output
+        self.utc = utc
+        self.hostname = hostname
+        self.separators = output in SHORT_OUTPUTS and not quiet
         self.boot = None
+        self.shown = 0
         self.out = sys.stdout.buffer if output == "msgpack" else sys.stdout
 
     def __call__(self, rec):
-        if self.output in ("short", "short-iso") and rec.boot_id != self.boot:
+        if self.separators and rec.boot_id != self.boot:
             if self.boot is not None:
                 self.out.write(f"-- Boot {rec.boot_id} --\n")
             self.boot = rec.boot_id
-        text = format_record(rec, self.output)
+        text = format_record(rec, self.output, utc=self.utc, hostname=self.hostname)
         self.out.write(text if self.output == "msgpack" else text + "\n")
+        self.shown += 1
 
     def flush(self):
         self.out.flush()
@@ -147,10 +296,24 @@ class Printer:
 # -------------------------------------------------------------- commands
 
 def cmd_append(args):
-    """``append``: one record from the words of MESSAGE; returns the exit code."""
-    prio = parse_priority(args.priority)
+    """``append``: one record from the words of MESSAGE, or from all of stdin
+    when there are none; returns the exit code."""
+    facility, prio = parse_facility_priority(args.priority)
+    fields = parse_fields(args.field or ())
+    if facility is not None:
+        if FACILITY in fields:
+            raise UsageError(f"{FACILITY} given by -p and by --field")
+        fields[FACILITY] = facility
+    if args.message:
+        message = " ".join(args.message)
+    else:
+        data = sys.stdin.buffer.read()
+        if not data:
+            return EXIT_OK  # nothing to log, as logger does with empty input
+        message = data[:-1] if data.endswith(b"\n") else data
+        message = message.decode("utf-8", "replace")
     with open_ring(args.region) as ring:
-        seq = ring.append(" ".join(args.message), priority=prio, identifier=args.identifier)
+        seq = ring.append(message, priority=prio, identifier=args.identifier, **fields)
     if args.verbose:
         print(seq)
     return EXIT_OK
@@ -206,8 +369,6 @@ class CommandFailed(Exception):
 def _selection(args):
     if args.all:
         return None
-    if args.boot_id is not None:
-        return args.boot_id
     if args.previous_boot:
         return -1
     if args.boot is not None:
@@ -215,32 +376,56 @@ def _selection(args):
     return 0
 
 
-def cmd_dump(args):
-    """``dump``: print the selected records, then follow with ``-f``; returns the exit code."""
+def _filter(args):
+    """The test a record must pass to be shown, from dump's options."""
     lo, hi = parse_priority_range(args.priority) if args.priority else (0, 7)
     since = parse_time(args.since) if args.since else None
-    if args.lines is not None and args.lines < 0:
-        raise UsageError("-n takes a number >= 0")
-    boot = _selection(args)
+    until = parse_time(args.until) if args.until else None
+    if since is not None and until is not None and since > until:
+        raise UsageError("--since is after --until")
+    idents = frozenset(args.identifier) if args.identifier else None
+    grep = compile_grep(args.grep, args.case_sensitive) if args.grep is not None else None
 
     def wanted(rec):
-        return lo <= rec.priority <= hi and (since is None or rec.realtime_ns >= since)
+        return (lo <= rec.priority <= hi
+                and (since is None or rec.realtime_ns >= since)
+                and (until is None or rec.realtime_ns <= until)
+                and (idents is None or rec.identifier in idents)
+                and (grep is None or grep.search(rec.message) is not None))
+    return wanted
 
-    printer = Printer(args.output)
-    if isinstance(boot, str):
-        archived = _archived_records(args, boot)
-        if archived is not None:
-            return _print_selection(printer, [r for r in archived if wanted(r)], args.lines)
-    with open_ring(args.region, readonly=True) as ring:
-        recs = [r for r in ring.records(boot=boot) if wanted(r)]
-        n = args.lines if args.lines is not None else (10 if args.follow else None)
+
+def _pick(recs, lines, reverse):
+    """The records -n and -r select from *recs* (a list, oldest first)."""
+    if lines is not None:
+        head, n = lines
         if n is not None:
-            recs = recs[-n:] if n else []
+            recs = recs[:n] if head else (recs[-n:] if n else [])
+    return recs[::-1] if reverse else recs
+
+
+def cmd_dump(args):
+    """``dump``: print the selected records, then follow with ``-f``; returns the exit code."""
+    if args.follow and args.reverse:
+        raise UsageError("-f and -r cannot be used together")
+    wanted = _filter(args)
+    lines = args.lines
+    if lines is None and (args.follow or args.pager_end):
+        lines = (False, 10 if args.follow else 1000)  # as journalctl -f and -e
+    boot = _selection(args)
+    printer = Printer(args.output, utc=args.utc, quiet=args.quiet,
+                      hostname=None if args.no_hostname else socket.gethostname())
+    archived = _archived_records(args, boot) if isinstance(boot, str) else None
+    if archived is not None:
+        return _show(args, printer, _pick([r for r in archived if wanted(r)], lines,
+                                         args.reverse))
+    with open_ring(args.region, readonly=True) as ring:
+        recs = _pick([r for r in ring.records(boot=boot) if wanted(r)], lines, args.reverse)
+        if not args.follow:
+            return _show(args, printer, recs)
         for rec in recs:
             printer(rec)
         printer.flush()
-        if not args.follow:
-            return EXIT_OK
         last = recs[-1].seq if recs else ring.stats()["last_seq"]
         follow_boot = None if boot is None else ring.resolve_boot(boot)
         try:
@@ -251,6 +436,20 @@ def cmd_dump(args):
         except KeyboardInterrupt:
             return EXIT_OK
     return EXIT_OK
+
+
+def _show(args, printer, recs):
+    """Print *recs* (through the pager on a terminal) and journalctl's
+    ``-- No entries --`` when there are none; returns the exit code: 1 when
+    ``-g`` matched nothing, as journalctl and grep say so."""
+    with paged(enabled=not args.no_pager and args.output != "msgpack",
+               jump_to_end=args.pager_end):
+        for rec in recs:
+            printer(rec)
+        if not recs and not args.quiet and args.output in SHORT_OUTPUTS:
+            printer.out.write("-- No entries --\n")
+        printer.flush()
+    return EXIT_FAIL if args.grep is not None and not recs else EXIT_OK
 
 
 def _archive_dir(args):
@@ -279,15 +478,6 @@ def _archived_records(args, boot_id):
         pass
     path = archive.find(_archive_dir(args), boot_id)
     return None if path is None else list(archive.open_archive(path))
-
-
-def _print_selection(printer, recs, lines):
-    if lines is not None:
-        recs = recs[-lines:] if lines else []
-    for rec in recs:
-        printer(rec)
-    printer.flush()
-    return EXIT_OK
 
 
 def _fmt_time(ns):
@@ -368,6 +558,43 @@ def _daemon_argv(argv):
 
 # ---------------------------------------------------------------- parser
 
+# dump's options that take a value that may start with '-' (--since -1h).
+_DASH_VALUE_OPTIONS = frozenset(("-S", "--since", "-U", "--until", "-g", "--grep",
+                                 "-t", "--identifier"))
+
+
+def _attach_dash_values(argv):
+    """Return *argv* with ``--since -1h`` written ``--since=-1h``.
+
+    getopt, and so journalctl, takes the word after an option that needs a
+    value whatever it looks like; argparse takes a word starting with '-'
+    for another option.  Only dump's words are touched, up to ``--``.
+    """
+    i = 0
+    if argv[:1] == ["--region"]:
+        i = 2
+    elif argv and argv[0].startswith("--region="):
+        i = 1
+    if argv[i:i + 1] != ["dump"]:
+        return argv
+    out = argv[:i + 1]
+    words = iter(argv[i + 1:])
+    for w in words:
+        if w == "--":
+            out.append(w)
+            out.extend(words)
+            break
+        if w in _DASH_VALUE_OPTIONS:
+            value = next(words, None)
+            if value is not None and value.startswith("-"):
+                w = f"{w}={value}" if w.startswith("--") else w + value
+            elif value is not None:
+                out.append(w)
+                w = value
+        out.append(w)
+    return out
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(EXIT_USAGE, f"persistlog: {message}\n")
@@ -388,11 +615,19 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"persistlog {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    a = sub.add_parser("append", parents=[region], help="append one record")
-    a.add_argument("-p", "--priority", default="info", help="priority (name or 0-7)")
+    a = sub.add_parser("append", parents=[region], help="append one record",
+                       description="Append one record: the words of MESSAGE joined by "
+                                   "spaces, or all of stdin (one trailing newline dropped) "
+                                   "when no MESSAGE is given.")
+    a.add_argument("-p", "--priority", default="info", metavar="[FACILITY.]LEVEL",
+                   help="priority, a name or 0-7, with a facility as logger takes it "
+                        "(user.err, local0.notice), kept in SYSLOG_FACILITY")
     a.add_argument("-t", "--identifier", help="syslog identifier")
+    a.add_argument("--field", action="append", metavar="NAME=VALUE",
+                   help="a field of the record (repeatable); NAME as journald keeps it: "
+                        "upper case, digits, _")
     a.add_argument("-v", "--verbose", action="store_true", help="print the record's seq")
-    a.add_argument("message", nargs="+", help="the message (words are joined by spaces)")
+    a.add_argument("message", nargs="*", help="the message (default: read stdin)")
     a.set_defaults(func=cmd_append)
 
     c = sub.add_parser("cat", parents=[region],
@@ -407,16 +642,35 @@ def build_parser():
     d = sub.add_parser("dump", parents=[region], help="print records (default: this boot)")
     g = d.add_mutually_exclusive_group()
     g.add_argument("--previous-boot", action="store_true", help="the previous boot (-b -1)")
-    g.add_argument("-b", "--boot-offset", dest="boot", metavar="N",
-                   help="boot offset: 0 this boot, -1 the previous, 1 the oldest")
-    g.add_argument("--boot", dest="boot_id", metavar="ID", help="a boot ID")
+    g.add_argument("-b", "--boot", "--boot-offset", dest="boot", nargs="?", const="0",
+                   metavar="ID|N", help="a boot: its ID (with or without dashes), or an "
+                   "offset, 0 this boot (-b alone), -1 the previous, 1 the oldest")
     g.add_argument("--all", action="store_true", help="every boot")
-    d.add_argument("-o", "--output", default="short",
-                   choices=["short", "short-iso", "json", "cat", "msgpack"])
-    d.add_argument("-n", "--lines", type=int, metavar="N", help="only the last N records")
+    d.add_argument("-o", "--output", default="short", choices=OUTPUTS)
+    d.add_argument("-n", "--lines", type=_parse_lines, nargs="?", const=(False, 10),
+                   metavar="N|+N|all", help="the newest N records (-n alone: 10), +N the "
+                   "oldest N")
+    d.add_argument("-r", "--reverse", action="store_true", help="newest first")
     d.add_argument("-p", "--priority", help="priority or range FROM..TO (err = 0..3)")
-    d.add_argument("--since", metavar="TIME", help="records at or after TIME")
+    d.add_argument("-t", "--identifier", action="append", metavar="ID",
+                   help="only records of this syslog identifier (repeatable)")
+    d.add_argument("-g", "--grep", metavar="PATTERN",
+                   help="only records whose message matches PATTERN (Python re); case "
+                        "is ignored when PATTERN has no upper-case letter")
+    d.add_argument("--case-sensitive", type=_parse_bool, nargs="?", const=True,
+                   metavar="BOOL", help="make -g match case (or, =no, ignore it)")
+    d.add_argument("-S", "--since", metavar="TIME", help="records at or after TIME")
+    d.add_argument("-U", "--until", metavar="TIME", help="records at or before TIME")
     d.add_argument("-f", "--follow", action="store_true", help="then print new records")
+    d.add_argument("-q", "--quiet", action="store_true",
+                   help="no '-- No entries --' and no boot separators")
+    d.add_argument("--utc", action="store_true", help="times in UTC")
+    d.add_argument("--no-hostname", action="store_true",
+                   help="no host name column in the short outputs")
+    d.add_argument("--no-pager", action="store_true",
+                   help="never pipe into a pager (one runs only when stdout is a terminal)")
+    d.add_argument("-e", "--pager-end", action="store_true",
+                   help="start the pager at the end (implies -n 1000)")
     d.add_argument("--archive-dir", metavar="DIR",
                    help="where the daemon archives drained boots (default from "
                         "/etc/persistlog.conf, else /var/lib/persistlog/boots)")
@@ -455,7 +709,7 @@ def main(argv=None):
         from . import daemon
         return daemon.main(daemon_argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_dash_values(argv))
     if not getattr(args, "command", None):
         parser.print_usage(sys.stderr)
         return EXIT_USAGE
