@@ -332,7 +332,7 @@ class Drainer:
                       lost=st["lost"], torn=st["torn"], region=self.region)
         if not journal.summary_sent(boot_id, self.region):
             journal.send_summary(boot_id, st["records"], st["first_seq"], st["last_seq"],
-                                 st["lost"], st["torn"], self.region)
+                                 st["lost"], st["torn"], self.region, st["overwritten"])
             journal.sync()
         self.cursor.mark_drained(boot_id, keep={b.boot_id for b in self.ring.boots()})
         for p in archive.prune(self.cfg.archive_dir, self.cfg.archive_keep,

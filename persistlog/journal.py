@@ -193,12 +193,15 @@ def summary_sent(boot_id, region):
     return bool(reader.get_next())
 
 
-def send_summary(boot_id, records, first_seq, last_seq, lost, torn, region):
-    """Send the one summary entry of a drained boot: counts of records, lost and torn."""
+def send_summary(boot_id, records, first_seq, last_seq, lost, torn, region, overwritten=None):
+    """Send the one summary entry of a drained boot: counts of records, lost,
+    torn and (when the region knows it for the boot) overwritten ones; the
+    figures are defined in docs/FORMAT.md, "Figures"."""
     message = (f"persistlog: drained boot {boot_id}: {records} records"
                + (f" (seq {first_seq}-{last_seq})" if records else "")
+               + (f", {overwritten} overwritten" if overwritten is not None else "")
                + f", {lost} lost, {torn} torn")
-    sendv([
+    fields = [
         b"MESSAGE=" + message.encode(),
         b"PRIORITY=%d" % (4 if lost or torn else 6),
         b"SYSLOG_IDENTIFIER=persistlog",
@@ -208,4 +211,7 @@ def send_summary(boot_id, records, first_seq, last_seq, lost, torn, region):
         b"PERSISTLOG_RECORDS=%d" % records,
         b"PERSISTLOG_LOST=%d" % lost,
         b"PERSISTLOG_TORN=%d" % torn,
-    ])
+    ]
+    if overwritten is not None:
+        fields.append(b"PERSISTLOG_OVERWRITTEN=%d" % overwritten)
+    sendv(fields)

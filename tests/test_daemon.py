@@ -269,6 +269,17 @@ def test_archive_keeps_a_boot_readable_after_the_ring_wrapped(tmp_path, journald
     assert list(archive.open_archive(path)) == original
 
 
+def test_summary_counts_a_lapped_boots_overwritten_records_exactly(tmp_path, journald):
+    setup = Setup(tmp_path, journald, ring_size=256 << 10)
+    setup.write_boot(BOOT_A, 5000)  # laps the ring: boot A overwrites most of itself
+    assert setup.run(BOOT_B).returncode == 0
+    (summary,) = setup.summaries(BOOT_A)
+    records, overwritten = int(summary["PERSISTLOG_RECORDS"]), int(summary["PERSISTLOG_OVERWRITTEN"])
+    assert records + overwritten == 5000 and overwritten > records
+    assert (summary["PERSISTLOG_LOST"], summary["PERSISTLOG_TORN"]) == ("0", "0")
+    assert f"{overwritten} overwritten, 0 lost, 0 torn" in summary["MESSAGE"]
+
+
 def test_dump_prints_an_archived_boot_after_the_ring_wrapped(tmp_path, journald):
     setup = Setup(tmp_path, journald, ring_size=256 << 10)
     setup.write_boot(BOOT_A, 200, mixed_record)
