@@ -426,7 +426,8 @@ def cmd_dump(args):
         for rec in recs:
             printer(rec)
         printer.flush()
-        last = recs[-1].seq if recs else ring.stats()["last_seq"]
+        # after the newest shown; with -n +N, after what the region held
+        last = recs[-1].seq if recs and not (lines and lines[0]) else ring.stats()["last_seq"]
         follow_boot = None if boot is None else ring.resolve_boot(boot)
         try:
             for rec in ring.follow(boot=follow_boot, since_seq=last):

@@ -388,3 +388,64 @@ def test_facility_and_level_as_logger_stores_them(journald, run):
     ours = {r["message"]: (r["priority"], r["fields"]["SYSLOG_FACILITY"])
             for r in records(run)}
     assert len(theirs) == len(levels) and ours == theirs
+
+
+# ------------------------------------------------------ systemd.time(7) specs
+
+TIMES = [
+    "now", "today", "yesterday", "tomorrow", "@1795892400", "@1795892400.25",
+    "-1h", "-1h30min", "+5min", "1 hour 30 min ago", "1 hour 30 minutes ago", "1.5h ago",
+    "2 weeks ago", "1w2d ago", "3 months ago", "1M ago", "1m ago", "1y ago", "5 ago",
+    "2ms ago", "5min left", "-0",
+    "2026-11-28", "2026-11-28 19:00", "2026-11-28 19:00:07", "2026-11-28 19:00:07.25",
+    "26-11-28 19:00", "Sat 2026-11-28 19:00", "Saturday 2026-11-28 19:00",
+    "2026-11-28 19:00 UTC", "2026-11-28 19:00:00.5 utc", "Sat 2026-11-28 19:00 UTC",
+    "2026-07-01 12:00",  # summer time where there is one
+    "19:00", "07:30:15",
+    # refused by both
+    "1h30", "Sun 2026-11-28 19:00", "2026-11-28 25:00", "2026-13-01", "someday", "left",
+    "2026-02-30",  # 2 March, for both
+]
+
+
+def _systemd_analyze(spec, tz):
+    p = subprocess.run(["systemd-analyze", "timestamp", "--", spec], capture_output=True,
+                       text=True, env={**os.environ, "TZ": tz})
+    m = re.search(r"UNIX seconds: @(\d+(?:\.\d+)?)", p.stdout)
+    return None if p.returncode or not m else float(m.group(1))
+
+
+@pytest.mark.skipif(subprocess.run(["sh", "-c", "command -v systemd-analyze"],
+                                   capture_output=True).returncode != 0,
+                    reason="systemd-analyze not installed")
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata", "America/New_York"])
+def test_times_parse_as_systemd_analyze_parses_them(tz):
+    from persistlog.timespec import parse_time
+    os.environ["TZ"] = tz
+    time.tzset()
+    try:
+        for spec in TIMES:
+            before = time.time()
+            theirs = _systemd_analyze(spec, tz)
+            after = time.time()
+            try:
+                ours = parse_time(spec) / 1e9
+            except ValueError:
+                ours = None
+            if theirs is None or ours is None:
+                assert theirs is ours is None, (spec, theirs, ours)
+            elif re.search(r"ago|left|^[+-]|^now$", spec):
+                assert before - 1 <= ours - (theirs - before) <= after + 1, (spec, theirs, ours)
+            else:
+                assert ours == pytest.approx(theirs, abs=1e-6), (spec, theirs, ours)
+    finally:
+        os.environ.pop("TZ", None)
+        time.tzset()
+
+
+def test_dump_takes_systemd_times(run):
+    run("append", "x")
+    assert cat(run("dump", "-o", "cat", "--since", "1 hour 30 min ago")) == ["x"]
+    assert cat(run("dump", "-o", "cat", "--since", "-1h30min", "--until", "5min left")) == ["x"]
+    assert cat(run("dump", "-o", "cat", "--since", "tomorrow")) == []
+    assert cat(run("dump", "-o", "cat", "-U", "2000-01-01 00:00 UTC")) == []
