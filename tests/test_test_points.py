@@ -22,6 +22,10 @@ from test_stopped_and_killed_writers import _acks, _check_region, _start
 
 POINTS = ["space_reserved", "seq_taken", "header_stored", "payload_stored", "committed",
           "chunk_claimed", "eviction_counted"]
+# whether a writer killed at the point leaves a seq taken and not committed
+SEQ_TAKEN_UNCOMMITTED = {"space_reserved": 0, "seq_taken": 1, "header_stored": 1,
+                         "payload_stored": 1, "committed": 0, "chunk_claimed": 0,
+                         "eviction_counted": 0}
 
 
 def _wait_stopped(p, what):
@@ -73,6 +77,15 @@ def test_a_writer_stopped_or_killed_at_a_test_point(point, action, region, boot_
         for p in others:
             assert p.wait(60) == 0
         if action == "stop":
+            # the figures hold with the victim stopped there too: at
+            # eviction_counted its chunk's generation is counted as evicted
+            # and must not also be shown (its records need not form a run:
+            # at chunk_claimed an evicted-to-be generation is still shown)
+            with persistlog.open(region, readonly=True) as ring:
+                st = ring.stats()
+            assert st["corrupt"] == 0 and st["torn"] + st["lost"] <= 1, st
+            assert st["records"] + st["torn"] + st["overwritten"] + st["lost"] == \
+                st["next_seq"] - 1, st
             victim.send_signal(signal.SIGCONT)
             time.sleep(0.1)
     finally:
@@ -82,6 +95,10 @@ def test_a_writer_stopped_or_killed_at_a_test_point(point, action, region, boot_
         assert len(_acks(ack0)) > stopped_at + 10, "the resumed writer did not go on"
     st = _check_region(region, acks, 1)
     assert st["overwritten"] > 10 * st["records"], "the ring did not lap"
+    if action != "stop":
+        # exactly the seq the killed append had taken, if any, is torn or
+        # lost: a torn record evicted since is lost, not overwritten
+        assert st["torn"] + st["lost"] == SEQ_TAKEN_UNCOMMITTED[point], st
 
 
 def test_a_boot_registered_once_when_its_winner_stops_before_claiming(region, boot_env,
