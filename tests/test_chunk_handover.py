@@ -3,10 +3,13 @@ evicted at once (_ring.c "Chunks": "A dead owner's chunk is sealed, not
 evicted, when first met: its last records (the ones that explain the
 death) stay for another lap")."""
 import os
+import struct
 import subprocess
 import sys
+import uuid
 
 import persistlog
+from persistlog import _binding
 
 
 def test_a_dead_writers_chunk_met_by_the_cursor_keeps_its_records_a_lap(region, boot_env):
@@ -57,3 +60,33 @@ def test_closing_one_view_leaves_another_views_chunk_to_it(region, boot_env):
         assert kept == [f"kept {i}" for i in range(5)], "a live view's chunk was taken"
     finally:
         a.close()
+
+
+def test_a_record_running_past_its_chunk_is_not_a_record(region, boot_env):
+    """A committed record whose every crc is right but whose length runs 8
+    bytes past the end of its chunk (into the next chunk's header) is not
+    shown: a reader never takes bytes from outside a record's chunk."""
+    with persistlog.open(region, size=64 << 10) as ring:  # 15 chunks of 4 KiB
+        ring.append("a real one")  # generation 1, chunk 1
+    with open(region, "r+b") as f:
+        image = bytearray(f.read())
+    chunk_size, key = struct.unpack_from("<II", image, 64)[0], struct.unpack_from("<I", image, 72)[0]
+    chunk = 4096 + chunk_size  # chunk 1
+    gen = struct.unpack_from("<Q", image, chunk + 16)[0]
+    assert gen == 1
+    p = chunk_size - 200
+    length = chunk_size - p + 8
+    text = b"past its chunk".ljust(length - 80 - 11 - 8, b".")
+    payload = b"\x81\xa7MESSAGE\xd9" + bytes([len(text)]) + text
+    payload += bytes(image[chunk + chunk_size:chunk + chunk_size + 8])  # the next chunk's header
+    assert 80 + len(payload) == length
+    body = struct.pack("<IIQQQQ16sII", length, 0, 10**6, gen, 1, 1, uuid.uuid4().bytes, 1, 1)
+    hcrc = _binding.crc32c(struct.pack("<II", 1, p) + body) ^ key
+    head = b"LOG2CMTD" + struct.pack("<II", hcrc, _binding.crc32c(payload, hcrc)) + body
+    image[chunk + p:chunk + p + 80 + len(payload) - 8] = head + payload[:-8]
+    with open(region, "r+b") as f:
+        f.write(image)
+    with persistlog.open(region, readonly=True) as ring:
+        st = ring.stats()
+        assert [r.message for r in ring.records()] == ["a real one"]
+    assert st["records"] == 1 and st["corrupt"] == 0, st

@@ -135,6 +135,10 @@ def run_one(m, base, tests, timeout, ref_asm, keep):
         except subprocess.TimeoutExpired:
             return "killed", f"timeout after {timeout} s"
         out = r.stdout + r.stderr
+        if r.returncode < 0:	# the tests' process died of a signal: the mutant crashed it
+            where = re.findall(r'File "[^"]*/(tests/[^"/]+\.py)", line \d+ in (test\w*)', out)
+            return "killed", f"pytest died of signal {-r.returncode}" + (
+                f" in {where[0][0]}::{where[0][1]}" if where else "")
         if r.returncode not in (0, 1):	# 2: interrupted, 3: internal error, 4: usage, 5: no tests
             sys.exit(f"{m['id']}: pytest exit {r.returncode}, not a test outcome:\n{out[-3000:]}")
         if r.returncode == 0:
