@@ -35,6 +35,7 @@ TARGET = "persistlog/_ring.c"
 FAST_TESTS = [
     "tests/test_format_spec.py", "tests/test_api.py", "tests/test_forged_records.py",
     "tests/test_chunks.py", "tests/test_chunk_handover.py", "tests/test_nested_append.py",
+    "tests/test_duplicates_and_crc.py",
     "tests/test_test_points.py", "tests/test_v1_upgrade.py",
     "tests/test_header_damage.py", "tests/test_hostile_bytes.py",
     "tests/test_header_races.py", "tests/test_stopped_and_killed_writers.py",
