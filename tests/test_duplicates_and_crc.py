@@ -50,3 +50,39 @@ def test_a_second_valid_copy_of_a_seq_is_dropped_and_counted(region, boot_env):
     assert st["records"] == 2 and st["corrupt"] == 0, st
     with persistlog.open(region, readonly=True) as ring:
         assert ring._view.scan().duplicates == 1
+
+
+def _copy_record(image, key, chunk, src, dst, commit=None):
+    """Copy the record at chunk offset src to dst, valid there (hcrc and crc
+    of the new place), with its commit word replaced if given."""
+    length = struct.unpack_from("<I", image, chunk + src + 16)[0]
+    rec = bytearray(image[chunk + src:chunk + src + length])
+    if commit is not None:
+        rec[4:8] = commit
+    index = struct.unpack_from("<I", image, chunk + 52)[0]
+    hcrc = _binding.crc32c(struct.pack("<II", index, dst) + bytes(rec[16:80])) ^ key
+    struct.pack_into("<II", rec, 8, hcrc, _binding.crc32c(bytes(rec[80:]), hcrc))
+    image[chunk + dst:chunk + dst + length] = rec
+
+
+def test_a_torn_seq_counts_once_and_not_beside_a_valid_copy(region, boot_env):
+    """Two torn (RESERVED) copies of one seq are one torn record; a torn copy
+    of a seq that also has a valid copy is no torn record at all."""
+    with persistlog.open(region, size=64 << 10) as ring:
+        ring.append("one")
+        ring.append("two")
+    with open(region, "r+b") as f:
+        image = bytearray(f.read())
+    chunk_size, key = struct.unpack_from("<II", image, 64)[0], struct.unpack_from("<I", image, 72)[0]
+    chunk = 4096 + chunk_size
+    second = 192 + ((struct.unpack_from("<I", image, chunk + 192 + 16)[0] + 7) & ~7)
+    _copy_record(image, key, chunk, 192, 1024, b"RSVD")  # "one" has a valid copy too
+    _copy_record(image, key, chunk, second, 2048, b"RSVD")
+    _copy_record(image, key, chunk, 2048, 3072)  # a second torn copy of "two"
+    _copy_record(image, key, chunk, second, second, b"RSVD")  # "two" itself torn
+    with open(region, "r+b") as f:
+        f.write(image)
+    with persistlog.open(region, readonly=True) as ring:
+        assert [r.message for r in ring.records()] == ["one"]
+        st = ring.stats()
+    assert (st["records"], st["torn"], st["lost"], st["corrupt"]) == (1, 1, 0, 0), st
