@@ -86,3 +86,12 @@ def test_a_torn_seq_counts_once_and_not_beside_a_valid_copy(region, boot_env):
         assert [r.message for r in ring.records()] == ["one"]
         st = ring.stats()
     assert (st["records"], st["torn"], st["lost"], st["corrupt"]) == (1, 1, 0, 0), st
+
+
+def test_a_scan_since_a_seq_starts_after_it(region, boot_env):
+    """plr_scan_region(since_seq) keeps only larger seqs (the daemon's cursor
+    is the last seq it forwarded)."""
+    with persistlog.open(region, size=64 << 10) as ring:
+        seqs = [ring.append(f"r{i}") for i in range(5)]
+        for since in [0] + seqs:
+            assert ring._view.scan(since_seq=since).seqs() == [s for s in seqs if s > since]
