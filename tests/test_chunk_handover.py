@@ -118,3 +118,23 @@ def test_a_chunk_whose_gen_word_names_its_previous_generation_shows_the_current_
         st = ring.stats()
     assert after == before
     assert st["records"] + st["overwritten"] == st["next_seq"] - 1, st
+
+
+def test_a_chunk_header_of_all_ones_adds_nothing_to_the_figures(region, boot_env):
+    """A chunk header destroyed (every byte 0xff: no chunk magic) is not
+    trusted for its eviction counters, region-wide or per boot: the figures
+    still add up and name no boot that never was."""
+    with persistlog.open(region, size=64 << 10) as ring:  # 15 chunks of 4 KiB
+        for i in range(1000):  # a few laps: every chunk has counted evictions
+            ring.append(f"m{i} " + "x" * 100)
+    with open(region, "r+b") as f:
+        f.seek(64)
+        chunk_size = struct.unpack("<I", f.read(4))[0]
+        f.seek(4096 + 3 * chunk_size)
+        f.write(b"\xff" * 192)
+    with persistlog.open(region, readonly=True) as ring:
+        st = ring.stats()
+        evicted = ring._view.scan().evicted  # per boot tag: only boot 1 evicted anything
+    assert st["corrupt"] == 0 and st["overwritten"] < st["next_seq"], st
+    assert set(evicted) == {1} and evicted[1] <= st["overwritten"], evicted
+    assert st["records"] + st["torn"] + st["overwritten"] + st["lost"] == st["next_seq"] - 1, st
