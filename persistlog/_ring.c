@@ -498,7 +498,7 @@ static uint64_t attach_counter;
 
 static void plr_atfork_child(void)
 {
-	cached_pid = 0;
+	__atomic_store_n(&cached_pid, 0, __ATOMIC_RELAXED);
 	cached_tid = 0;
 	/* the parent's chunks stay the parent's: the child takes its own */
 	memset(tl_lanes, 0, sizeof(tl_lanes));
@@ -538,9 +538,14 @@ static void plr_init(void)
 
 static inline uint32_t self_pid(void)
 {
-	if (!cached_pid)
-		cached_pid = (uint32_t)getpid();
-	return cached_pid;
+	/* relaxed atomics: threads may fill the cache at once (the same value) */
+	uint32_t pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+
+	if (!pid) {
+		pid = (uint32_t)getpid();
+		__atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
 }
 
 static inline uint32_t self_tid(void)
@@ -606,14 +611,6 @@ static inline uint32_t load32(const uint8_t *p)
 	uint32_t v;
 
 	memcpy(&v, p, 4);
-	return v;
-}
-
-static inline uint64_t load64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
 	return v;
 }
 
@@ -1178,8 +1175,9 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 		ch->magic = CHUNK_MAGIC;
 		ch->chunk_size = r->chunk_size;
 		ch->index = index;
-		ch->owner_pid = self_pid();
-		ch->owner_token = r->token;
+		/* relaxed atomics: plr_detach() of another attach may read them now */
+		__atomic_store_n(&ch->owner_pid, self_pid(), __ATOMIC_RELAXED);
+		__atomic_store_n(&ch->owner_token, r->token, __ATOMIC_RELAXED);
 		ch->boot_no = r->boot_no;
 		__atomic_store_n(&ch->gen, g, __ATOMIC_RELAXED);
 		wc_fence(r->flags);
@@ -1353,8 +1351,9 @@ void plr_detach(struct plr_ring *r)
 		struct plr_chunk *ch = chunk_at(r->data, r->chunk_size, i);
 		uint64_t v = __atomic_load_n(&ch->ctl, __ATOMIC_ACQUIRE);
 
-		if ((v & 0xff) == CH_WRITING && ch->owner_pid == pid &&
-		    ch->owner_token == r->token) {
+		if ((v & 0xff) == CH_WRITING &&
+		    __atomic_load_n(&ch->owner_pid, __ATOMIC_RELAXED) == pid &&
+		    __atomic_load_n(&ch->owner_token, __ATOMIC_RELAXED) == r->token) {
 			wc_fence(r->flags);
 			/* [C1] as in seal_chunk() */
 			__atomic_compare_exchange_n(&ch->ctl, &v, (v & ~0xffull) | CH_SEALED,
@@ -1486,7 +1485,7 @@ static int take_record_v1(struct scan_state *st, const uint8_t *data, uint64_t d
 /* Version 1: walk the whole data area in 8-byte steps. */
 static int scan_v1(struct scan_state *st, const uint8_t *data, uint64_t ds)
 {
-	uint64_t pos = 0, stride;
+	uint64_t pos = 0, stride = 0;
 	int ret;
 
 	while (ds - pos >= PLR_V1_REC_HDR_SIZE) {
