@@ -157,6 +157,7 @@ class Journald:
     def run(self, argv, cwd=None, **kwargs):
         """subprocess.run ``argv`` inside the namespace; keyword arguments pass through."""
         kwargs.setdefault("check", True)
+        kwargs.setdefault("timeout", 120)  # a client stuck on the socket fails, not hangs
         return subprocess.run(self.command(argv, cwd), **kwargs)
 
     def popen(self, argv, cwd=None, **kwargs):

@@ -311,6 +311,7 @@ def _journal(j, *args):
                           capture_output=True, text=True)
 
 
+@pytest.mark.journald
 def test_short_outputs_match_journalctl_for_the_same_fields(journald, tmp_path):
     journald.run(["logger", "--journald"], input=b"MESSAGE=same fields\nPRIORITY=4\n"
                  b"SYSLOG_IDENTIFIER=twin\n")
@@ -339,6 +340,7 @@ def test_short_outputs_match_journalctl_for_the_same_fields(journald, tmp_path):
             time.tzset()
 
 
+@pytest.mark.journald
 def test_json_pretty_layout_matches_journalctl(journald, run):
     journald.run(["logger", "--journald"], input=b"MESSAGE=pretty\nSYSLOG_IDENTIFIER=pp\n")
     journald.sync()
@@ -351,6 +353,7 @@ def test_json_pretty_layout_matches_journalctl(journald, run):
     assert all(shape.match(x) for x in ours[1:-1] if not x.startswith("\t\t") and x != "\t}")
 
 
+@pytest.mark.journald
 def test_grep_and_no_entries_behave_as_journalctl(journald, run):
     for msg in ("Disk FULL", "disk ok"):
         journald.run(["logger", "--journald"], input=f"MESSAGE={msg}\nSYSLOG_IDENTIFIER=g\n"
@@ -375,6 +378,7 @@ def test_grep_and_no_entries_behave_as_journalctl(journald, run):
         assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), args
 
 
+@pytest.mark.journald
 def test_facility_and_level_as_logger_stores_them(journald, run):
     socket_path = "/run/systemd/journal/dev-log"
     levels = ["user.err", "local0.notice", "local7.debug", "kern.warning", "daemon.debug",
