@@ -315,7 +315,7 @@ class Ring:
             idx = scan.boot_ids.index(want) if want in scan.boot_ids else -1
             picked = [i for i, (_s, b, *_) in enumerate(_iter_meta(scan)) if b == idx]
             seqs = [seqs[i] for i in picked]
-            table = sorted(self._view.boots() if self._trusted else (), key=lambda b: b[1])
+            table = self._view.boots() if self._trusted else []  # oldest first (plr_boots)
             entry = [i for i, b in enumerate(table) if b[0] == want]
             if v2 and entry:
                 no, start = table[entry[0]][1], table[entry[0]][2]
