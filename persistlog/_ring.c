@@ -1240,8 +1240,10 @@ static struct lane *lane_get(const struct plr_ring *r)
 }
 
 /*
- * plr_append_ts() - append one record with the caller's timestamps.
- * @payload:      @len bytes, copied into the region (msgpack by convention)
+ * plr_appendv_ts() - append one record with the caller's timestamps.
+ * @iov, @n:      the payload, gathered from @n buffers in order and copied
+ *                into the region (msgpack by convention); the CRC is taken
+ *                over the copies as they are made, so each buffer is read once
  * @realtime_ns:  CLOCK_REALTIME, ns since the epoch
  * @monotonic_ns: CLOCK_MONOTONIC, ns since boot
  *
@@ -1254,17 +1256,20 @@ static struct lane *lane_get(const struct plr_ring *r)
  * record would exceed the region's max_record; PLR_EBUSY (nothing written,
  * busy_drops counted) if every chunk is held by a live writer.
  */
-int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
-		      uint64_t realtime_ns, uint64_t monotonic_ns)
+int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n,
+		       uint64_t realtime_ns, uint64_t monotonic_ns)
 {
 	struct plr_hdr *h = (void *)r->base;
 	struct plr_rec rec;
 	struct lane *ln;
-	uint32_t need, off, reg, crc;
-	uint8_t *dst;
+	uint32_t need, off, reg, crc, len = 0, i;
+	uint8_t *dst, *p;
 
-	if (len > r->max_record - PLR_REC_HDR_SIZE)
-		return PLR_ETOOBIG;
+	for (i = 0; i < n; i++) {	/* the sum, without overflow */
+		if (iov[i].len > r->max_record - PLR_REC_HDR_SIZE - len)
+			return PLR_ETOOBIG;
+		len += (uint32_t)iov[i].len;
+	}
 	need = (uint32_t)align_up(PLR_REC_HDR_SIZE + (uint64_t)len);
 
 	ln = tl_depth ? lane_find(r) : lane_get(r);
@@ -1309,7 +1314,12 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 	/* [W0] header body before magic; pairs with [R0] */
 	__atomic_store_n((uint32_t *)dst, REC_MAGIC, __ATOMIC_RELEASE);
 	TESTPOINT("header_stored");
-	crc = ~copy_crc32c_raw(reg, dst + PLR_REC_HDR_SIZE, payload, len);
+	p = dst + PLR_REC_HDR_SIZE;
+	for (i = 0; i < n; i++) {
+		reg = copy_crc32c_raw(reg, p, iov[i].base, iov[i].len);
+		p += iov[i].len;
+	}
+	crc = ~reg;
 	memcpy(dst + offsetof(struct plr_rec, crc), &crc, sizeof(crc));
 	TESTPOINT("payload_stored");
 	wc_fence(r->flags);
@@ -1324,8 +1334,20 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 }
 
 /*
+ * plr_append_ts() - append one record whose payload is one buffer, with the
+ * given timestamps.  See plr_appendv_ts().
+ */
+int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
+		      uint64_t realtime_ns, uint64_t monotonic_ns)
+{
+	struct plr_iov one = { .base = payload, .len = len };
+
+	return plr_appendv_ts(r, &one, 1, realtime_ns, monotonic_ns);
+}
+
+/*
  * plr_append() - append one record stamped now (plr_now(): one fine clock
- * read, no syscall).  See plr_append_ts().
+ * read, no syscall).  See plr_appendv_ts().
  */
 int64_t plr_append(struct plr_ring *r, const void *payload, uint32_t len)
 {
@@ -1333,6 +1355,18 @@ int64_t plr_append(struct plr_ring *r, const void *payload, uint32_t len)
 
 	plr_now(&rt, &mono);
 	return plr_append_ts(r, payload, len, rt, mono);
+}
+
+/*
+ * plr_appendv() - append one record whose payload is gathered from @n
+ * buffers, stamped now.  See plr_appendv_ts().
+ */
+int64_t plr_appendv(struct plr_ring *r, const struct plr_iov *iov, uint32_t n)
+{
+	uint64_t rt, mono;
+
+	plr_now(&rt, &mono);
+	return plr_appendv_ts(r, iov, n, rt, mono);
 }
 
 /*

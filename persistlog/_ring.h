@@ -9,7 +9,7 @@
  *
  * Three groups of calls:
  *   - the header:  plr_check, plr_format, plr_rebuild, plr_boots, plr_counters
- *   - writers:     plr_attach, plr_boot_register, plr_append(_ts), plr_detach
+ *   - writers:     plr_attach, plr_boot_register, plr_append(v)(_ts), plr_detach
  *   - readers:     plr_scan_region, plr_scan_free (and plr_check, plr_boots)
  */
 #ifndef PERSISTLOG_RING_H
@@ -168,6 +168,12 @@ struct plr_counters {
 	uint64_t busy_drops;	/* v2: records dropped because no chunk was free */
 };
 
+/* One buffer of a gathered payload (plr_appendv): the layout of struct iovec. */
+struct plr_iov {
+	const void *base;
+	size_t len;		/* bytes */
+};
+
 /* The header */
 int plr_check(const uint8_t *base, uint64_t map_size, int *reason,
 	      struct plr_geom *geom);
@@ -187,6 +193,9 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns,
 int64_t plr_append(struct plr_ring *r, const void *payload, uint32_t len);
 int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 		      uint64_t realtime_ns, uint64_t monotonic_ns);
+int64_t plr_appendv(struct plr_ring *r, const struct plr_iov *iov, uint32_t n);
+int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n,
+		       uint64_t realtime_ns, uint64_t monotonic_ns);
 void plr_detach(struct plr_ring *r);
 void plr_now(uint64_t *realtime_ns, uint64_t *monotonic_ns);
 
