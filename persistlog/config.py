@@ -11,6 +11,19 @@ Example /etc/persistlog.conf (every key optional)::
     forward = false                      # also forward the current boot as it is written
     forward_rate = 1000                  # records per second at most while forwarding
     forward_poll = 0.5                   # seconds between two looks at the ring
+
+    # persistlog mirror (docs/MIRROR.md): journal entries copied into the ring as they arrive
+    mirror_max_priority = 7              # mirror entries of this priority (0-7) or more urgent
+    mirror_units = []                    # only these units (_SYSTEMD_UNIT, shell patterns);
+                                         # "kernel" names the kernel's own entries; [] = all
+    mirror_exclude_units = []            # never these units (patterns as above)
+    mirror_fields = ["SYSLOG_FACILITY", "MESSAGE_ID", "_TRANSPORT", "_UID", "_HOSTNAME",
+                     "ERRNO"]            # fields kept besides the ones always kept
+    mirror_directory = "/var/log/journal/<machine-id>"  # follow only this directory
+                                         # (default: the local journal, as journalctl reads it)
+    mirror_start = "tail"                # with no cursor for this boot: "tail" (new entries
+                                         # only) or "boot" (the whole boot so far)
+    mirror_save_interval = 1.0           # seconds between two saves of the mirror's cursor
 """
 
 from dataclasses import dataclass, replace
@@ -43,6 +56,14 @@ class Config:
     forward: bool = False
     forward_rate: float = 1000.0
     forward_poll: float = 0.5
+    mirror_max_priority: int = 7
+    mirror_units: tuple = ()
+    mirror_exclude_units: tuple = ()
+    mirror_fields: tuple = ("SYSLOG_FACILITY", "MESSAGE_ID", "_TRANSPORT", "_UID", "_HOSTNAME",
+                            "ERRNO")
+    mirror_directory: "str | None" = None
+    mirror_start: str = "tail"
+    mirror_save_interval: float = 1.0
 
     def with_overrides(self, **overrides):
         """A copy with the given settings replaced; None values leave a setting as it is."""
@@ -51,9 +72,14 @@ class Config:
 
 _TYPES = {"region": (str,), "state_dir": (str,), "archive_dir": (str,),
           "archive_keep": (int,), "archive_max_bytes": (int,), "sync_every": (int,),
-          "forward": (bool,), "forward_rate": (int, float), "forward_poll": (int, float)}
+          "forward": (bool,), "forward_rate": (int, float), "forward_poll": (int, float),
+          "mirror_max_priority": (int,), "mirror_units": (list,),
+          "mirror_exclude_units": (list,), "mirror_fields": (list,),
+          "mirror_directory": (str,), "mirror_start": (str,),
+          "mirror_save_interval": (int, float)}
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list of strings"}
 
 
 def load(path=None):
@@ -89,6 +115,10 @@ def load(path=None):
         if not ok:
             names = " or ".join(_TYPE_NAMES[t] for t in _TYPES[key])
             raise ConfigError(f"{path}: {key} must be {names}, not {value!r}")
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: {key} must be a list of strings, not {value!r}")
+            data[key] = tuple(value)
     config = Config(**data)
     check(config, str(path))
     return config
@@ -99,6 +129,11 @@ def check(config, where="settings"):
     for key in ("archive_keep", "sync_every"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{where}: {key} must be at least 1")
-    for key in ("archive_max_bytes", "forward_rate", "forward_poll"):
+    for key in ("archive_max_bytes", "forward_rate", "forward_poll", "mirror_save_interval"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{where}: {key} must be positive")
+    if not 0 <= config.mirror_max_priority <= 7:
+        raise ConfigError(f"{where}: mirror_max_priority must be a priority from 0 to 7")
+    if config.mirror_start not in ("tail", "boot"):
+        raise ConfigError(f"{where}: mirror_start must be \"tail\" or \"boot\", "
+                          f"not {config.mirror_start!r}")
