@@ -544,15 +544,16 @@ def cmd_format(args):
     return EXIT_OK
 
 
-def _daemon_argv(argv):
-    """If *argv* runs ``[--region PATH] daemon ARGS``, the daemon's own argv
-    (its options are its own, ``--help`` included), else None."""
+def _daemon_argv(argv, command="daemon"):
+    """If *argv* runs ``[--region PATH] COMMAND ARGS`` (COMMAND: ``daemon`` or
+    ``mirror``), that program's own argv (its options are its own, ``--help``
+    included), else None."""
     region = []
     if argv[:1] == ["--region"] and len(argv) > 2:
         region, argv = argv[:2], argv[2:]
     elif argv and argv[0].startswith("--region="):
         region, argv = argv[:1], argv[1:]
-    if argv[:1] != ["daemon"]:
+    if argv[:1] != [command]:
         return None
     return region + argv[1:]
 
@@ -694,6 +695,8 @@ def build_parser():
 
     sub.add_parser("daemon", help="drain earlier boots into journald "
                                   "(see persistlog daemon --help)")
+    sub.add_parser("mirror", help="copy the journal's entries into the ring as they arrive "
+                                  "(see persistlog mirror --help)")
     return p
 
 
@@ -709,6 +712,10 @@ def main(argv=None):
     if daemon_argv is not None:
         from . import daemon
         return daemon.main(daemon_argv)
+    mirror_argv = _daemon_argv(argv, "mirror")
+    if mirror_argv is not None:
+        from . import mirror
+        return mirror.main(mirror_argv)
     parser = build_parser()
     args = parser.parse_args(_attach_dash_values(argv))
     if not getattr(args, "command", None):
