@@ -358,32 +358,61 @@ class Ring:
         found torn, or waited for *settle* seconds (a writer that reserved
         it may have died), so records come out in seq order.
 
+        Every *interval* it reads the header's counters (head, next_seq,
+        boot word: one cache line) and scans the region only when they
+        moved, or while a seq that was taken is not yet shown (a writer
+        between reserve and commit): at every interval for *settle*
+        seconds, then once per *settle*.  A scan after *since_seq* checks
+        the checksums of the newer records only.  With a header that was
+        rebuilt (untrusted counters) it scans at every interval.
+
         Args:
             boot: as for ``records()``, fixed when following starts.
             since_seq (int): start after this seq.
-            interval (float): seconds between scans.
+            interval (float): seconds between looks at the counters.
             settle (float): seconds to wait for a missing seq.
         """
         want = None if boot is None else parse_boot_id(self.resolve_boot(boot))
+        want = None if want is None else format_boot_id(want)
         last = since_seq
         gap_since = None
+        hint_then = None     # the counters at the last scan
+        scanned = 0.0        # when it ran (time.monotonic())
+        pending_since = None  # since when a taken seq is unshown
         while True:
-            scan = self._scan(last)
-            torn = set(scan.torn)
-            for rec in _decode(scan, None):
-                expected = last + 1
-                while expected in torn:
-                    expected += 1
-                if last and rec.seq > expected:
-                    # a hole: a writer may still be filling it in
-                    gap_since = gap_since or time.monotonic()
-                    if time.monotonic() - gap_since < settle:
-                        break
-                gap_since = None
-                last = rec.seq
-                if want is None or rec.boot_id == format_boot_id(want):
-                    yield rec
+            hint = self._change_hint()
+            now = time.monotonic()
+            if (hint is None or hint != hint_then or pending_since is not None
+                    and (now - pending_since < settle or now - scanned >= settle)):
+                hint_then, scanned = hint, now
+                scan = self._scan(last)
+                torn = set(scan.torn)
+                for rec in _decode(scan, None):
+                    expected = last + 1
+                    while expected in torn:
+                        expected += 1
+                    if last and rec.seq > expected:
+                        # a hole: a writer may still be filling it in
+                        gap_since = gap_since or time.monotonic()
+                        if time.monotonic() - gap_since < settle:
+                            break
+                    gap_since = None
+                    last = rec.seq
+                    if want is None or rec.boot_id == want:
+                        yield rec
+                if hint is not None and last >= hint[1] - 1:
+                    pending_since = None
+                elif pending_since is None:
+                    pending_since = now
             time.sleep(interval)
+
+    def _change_hint(self):
+        """The counters that move with every reserve and chunk handover (head,
+        next_seq, boot word), or None when the header is not trusted."""
+        if not self._trusted or self._map is None:
+            return None
+        c = self._view.counters()
+        return c["head"], c["next_seq"], c["boot_word"]
 
 
 def _decode(scan, want):
