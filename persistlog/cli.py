@@ -26,12 +26,12 @@ from datetime import datetime, timezone
 
 import msgpack
 
-from . import __version__
+from . import __version__, export
 from .errors import (BootNotFound, InvalidBootId, NotARegion, PersistlogError, RegionTooSmall,
                      RegionUnavailable, UnsupportedVersion)
 from .pager import paged
 from .record import IDENTIFIER, MESSAGE, PRIORITY, PRIORITY_NAMES
-from .region import parse_size
+from .region import default_region, parse_size
 from .ring import RegionRecovered, format_region, open as open_ring
 from .timespec import parse_time
 
@@ -202,7 +202,9 @@ def _jsonable(v):
 
 SHORT_OUTPUTS = ("short", "short-precise", "short-iso", "short-iso-precise",
                  "short-monotonic", "short-unix")
-OUTPUTS = SHORT_OUTPUTS + ("json", "json-pretty", "cat", "msgpack")
+OUTPUTS = SHORT_OUTPUTS + ("json", "json-pretty", "json-persistlog", "export", "cat", "msgpack")
+# Outputs that show a record as the journal entry it becomes (persistlog/export.py).
+ENTRY_OUTPUTS = ("json", "json-pretty", "export")
 
 
 def _stamp(ns, iso=False, *, output=None, utc=False):
@@ -244,16 +246,24 @@ def _printable(text, indent=None):
     return text
 
 
-def format_record(rec, output, *, utc=False, hostname=None):
+def format_record(rec, output, *, utc=False, hostname=None, region="", host=None):
     """Return *rec* rendered in *output* (one of OUTPUTS) as a str, or msgpack
-    as bytes.  The short modes print *hostname* after the time when given, as
-    journalctl prints the entry's host."""
-    if output in ("json", "json-pretty"):
-        # default=str: a writer may store msgpack types JSON lacks (a Timestamp)
+    and export as bytes.  The short modes print *hostname* after the time when
+    given, as journalctl prints the entry's host.  json, json-pretty and export
+    show the journal entry of *rec* from *region* on *host* (an export.Host,
+    this machine when None), as journalctl -o json/json-pretty/export would;
+    json-persistlog shows ``Record.to_dict()``."""
+    if output in ENTRY_OUTPUTS:
+        fields = export.record_fields(rec, region, host or export.Host())
+        if output == "export":
+            return export.encode_entry(fields)
         if output == "json":
-            return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str)
-        return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str,
+            return json.dumps(export.json_entry(fields), ensure_ascii=False)
+        return json.dumps(export.json_entry(fields), ensure_ascii=False,
                           indent="\t", separators=(",", " : "))  # journalctl's layout
+    if output == "json-persistlog":
+        # default=str: a writer may store msgpack types JSON lacks (a Timestamp)
+        return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str)
     if output == "msgpack":
         return msgpack.packb(rec.to_dict(), use_bin_type=True)
     if output == "cat":
@@ -271,22 +281,26 @@ class Printer:
     """Writes records to stdout, with journalctl's "-- Boot ID --" separators
     in the short modes (not with *quiet*).  ``shown`` counts the records."""
 
-    def __init__(self, output, *, utc=False, hostname=None, quiet=False):
+    def __init__(self, output, *, utc=False, hostname=None, quiet=False, region=""):
         self.output = output
         self.utc = utc
         self.hostname = hostname
+        self.region = region
+        self.host = export.Host() if output in ENTRY_OUTPUTS else None
         self.separators = output in SHORT_OUTPUTS and not quiet
         self.boot = None
         self.shown = 0
-        self.out = sys.stdout.buffer if output == "msgpack" else sys.stdout
+        self.binary = output in ("msgpack", "export")
+        self.out = sys.stdout.buffer if self.binary else sys.stdout
 
     def __call__(self, rec):
         if self.separators and rec.boot_id != self.boot:
             if self.boot is not None:
                 self.out.write(f"-- Boot {rec.boot_id} --\n")
             self.boot = rec.boot_id
-        text = format_record(rec, self.output, utc=self.utc, hostname=self.hostname)
-        self.out.write(text if self.output == "msgpack" else text + "\n")
+        text = format_record(rec, self.output, utc=self.utc, hostname=self.hostname,
+                             region=self.region, host=self.host)
+        self.out.write(text if self.binary else text + "\n")
         self.shown += 1
 
     def flush(self):
@@ -414,7 +428,8 @@ def cmd_dump(args):
         lines = (False, 10 if args.follow else 1000)  # as journalctl -f and -e
     boot = _selection(args)
     printer = Printer(args.output, utc=args.utc, quiet=args.quiet,
-                      hostname=None if args.no_hostname else socket.gethostname())
+                      hostname=None if args.no_hostname else socket.gethostname(),
+                      region=os.path.abspath(args.region or default_region()))
     archived = _archived_records(args, boot) if isinstance(boot, str) else None
     if archived is not None:
         return _show(args, printer, _pick([r for r in archived if wanted(r)], lines,
@@ -443,7 +458,7 @@ def _show(args, printer, recs):
     """Print *recs* (through the pager on a terminal) and journalctl's
     ``-- No entries --`` when there are none; returns the exit code: 1 when
     ``-g`` matched nothing, as journalctl and grep say so."""
-    with paged(enabled=not args.no_pager and args.output != "msgpack",
+    with paged(enabled=not args.no_pager and not printer.binary,
                jump_to_end=args.pager_end):
         for rec in recs:
             printer(rec)
@@ -648,7 +663,9 @@ def build_parser():
                    metavar="ID|N", help="a boot: its ID (with or without dashes), or an "
                    "offset, 0 this boot (-b alone), -1 the previous, 1 the oldest")
     g.add_argument("--all", action="store_true", help="every boot")
-    d.add_argument("-o", "--output", default="short", choices=OUTPUTS)
+    d.add_argument("-o", "--output", default="short", choices=OUTPUTS,
+                   help="json, json-pretty, export: the journal entry as journalctl prints "
+                        "it (export feeds systemd-journal-remote); json-persistlog: the record")
     d.add_argument("-n", "--lines", type=_parse_lines, nargs="?", const=(False, 10),
                    metavar="N|+N|all", help="the newest N records (-n alone: 10), +N the "
                    "oldest N")

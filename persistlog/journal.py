@@ -3,80 +3,27 @@ asking the journal what it already holds.
 
 journald sets ``_BOOT_ID`` itself (to the boot that *received* an entry) and clients cannot
 send fields starting with ``_``, so a drained record carries the boot that wrote it in
-``PERSISTLOG_BOOT_ID``: ``journalctl PERSISTLOG_BOOT_ID=<id>`` finds a recovered boot.
+``PERSISTLOG_BOOT_ID``: ``journalctl PERSISTLOG_BOOT_ID=<id>`` finds a recovered boot. This is
+the fallback drain; the daemon normally writes a recovered boot as a journal file of its own
+(``persistlog.journalfile``), where the entries keep their own boot, time and PID.
 """
 
-import json
 import os
 import subprocess
 
 from systemd import journal
 
 from .errors import PersistlogError
+from .export import NO_IDENTIFIER, SUMMARY_MESSAGE_ID, field_name, summary_message
+from .export import field_value as _value
 
 # libsystemd sends here and nowhere else. If the file is missing, sd_journal_sendv returns
 # success and the entry is lost, so reachability is checked before anything is sent.
 SOCKET = "/run/systemd/journal/socket"
 
-# MESSAGE_ID of the one summary entry per drained boot (journalctl MESSAGE_ID=...).
-SUMMARY_MESSAGE_ID = "565d24199742480086ac357f415a7e25"
-
-# SYSLOG_IDENTIFIER of records written without an identifier.
-NO_IDENTIFIER = "persistlog"
-
-_OWN = frozenset(("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER"))
-_MAX_NAME = 64  # journald drops fields with longer names
-
 
 class JournalUnavailable(PersistlogError):
     """journald cannot be reached, refused an entry, or could not sync."""
-
-
-def field_name(name):
-    """The journal field name for a record's field ``name``.
-
-    Upper case, characters outside A-Z 0-9 _ become ``_``, no leading ``_`` (journald reserves
-    those) or digit, at most 64 characters. Names that would collide with the entry's own
-    fields (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, PERSISTLOG_*) get a ``PERSISTLOG_FIELD_``
-    prefix. Two names that map to the same field both keep their values (journald allows a
-    field more than once).
-    """
-    n = "".join(c if ("A" <= c <= "Z" or "0" <= c <= "9") else "_" for c in name.upper())
-    n = n.lstrip("_")
-    if not n:
-        n = "FIELD"
-    elif n[0].isdigit():
-        n = "F_" + n
-    if n in _OWN or n.startswith("PERSISTLOG_"):
-        n = "PERSISTLOG_FIELD_" + n
-    return n[:_MAX_NAME]
-
-
-def _value(v):
-    """A field value as the bytes journald stores: bytes stay binary, text is UTF-8."""
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v)
-    if isinstance(v, str):
-        return v.encode("utf-8", "surrogateescape")
-    if isinstance(v, bool):
-        return b"1" if v else b"0"
-    if isinstance(v, (int, float)):
-        return str(v).encode()
-    if v is None:
-        return b""
-    return json.dumps(_json_keys(v),
-                      default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)).encode()
-
-
-def _json_keys(v):
-    """``v`` with map keys JSON accepts: a writer's msgpack map may have bytes (or ext) keys."""
-    if isinstance(v, dict):
-        return {k if k is None or isinstance(k, (str, int, float)) else
-                k.hex() if isinstance(k, bytes) else repr(k): _json_keys(x)
-                for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_keys(x) for x in v]
-    return v
 
 
 def entry(record, region):
@@ -197,10 +144,7 @@ def send_summary(boot_id, records, first_seq, last_seq, lost, torn, region, over
     """Send the one summary entry of a drained boot: counts of records, lost,
     torn and (when the region knows it for the boot) overwritten ones; the
     figures are defined in docs/FORMAT.md, "Figures"."""
-    message = (f"persistlog: drained boot {boot_id}: {records} records"
-               + (f" (seq {first_seq}-{last_seq})" if records else "")
-               + (f", {overwritten} overwritten" if overwritten is not None else "")
-               + f", {lost} lost, {torn} torn")
+    message = summary_message(boot_id, records, first_seq, last_seq, lost, torn, overwritten)
     fields = [
         b"MESSAGE=" + message.encode(),
         b"PRIORITY=%d" % (4 if lost or torn else 6),

@@ -16,7 +16,7 @@ def test_previous_boot_shows_what_the_last_boot_wrote(cli, region):
         assert cli("append", "-p", "err", "-t", "app", f"boot A line {i}",
                    region=region, boot_id=BOOT_A).returncode == 0
     assert cli("append", "boot B line", region=region, boot_id=BOOT_B).returncode == 0
-    r = cli("dump", "--previous-boot", "-o", "json", region=region, boot_id=BOOT_B)
+    r = cli("dump", "--previous-boot", "-o", "json-persistlog", region=region, boot_id=BOOT_B)
     assert r.returncode == 0, r.stderr
     recs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [x["message"] for x in recs] == [f"boot A line {i}" for i in range(3)]
@@ -39,7 +39,7 @@ def test_cat_turns_stdin_lines_into_records(cli, region):
     lines = "".join(f"line {i} \u00e9\n" for i in range(500))
     r = cli("cat", "-t", "feeder", "-p", "warning", region=region, boot_id=BOOT_A, input=lines)
     assert r.returncode == 0, r.stderr
-    out = cli("dump", "-o", "json", region=region, boot_id=BOOT_A).stdout.splitlines()
+    out = cli("dump", "-o", "json-persistlog", region=region, boot_id=BOOT_A).stdout.splitlines()
     recs = [json.loads(x) for x in out]
     assert [x["message"] for x in recs] == [f"line {i} \u00e9" for i in range(500)]
     assert {(x["identifier"], x["priority"]) for x in recs} == {("feeder", 4)}
@@ -50,7 +50,7 @@ def test_cat_runs_a_command_and_keeps_its_exit_status(cli, region):
             "echo to-out; echo to-err >&2; exit 7", region=region, boot_id=BOOT_A)
     assert r.returncode == 7
     recs = [json.loads(x) for x in
-            cli("dump", "-o", "json", region=region, boot_id=BOOT_A).stdout.splitlines()]
+            cli("dump", "-o", "json-persistlog", region=region, boot_id=BOOT_A).stdout.splitlines()]
     got = {(x["message"], x["priority"], x["identifier"]) for x in recs}
     assert got == {("to-out", 6, "sh"), ("to-err", 3, "sh")}
     r = cli("cat", "--", "/no/such/program", region=region, boot_id=BOOT_A)
@@ -194,5 +194,5 @@ def test_terminal_escapes_in_messages_are_shown_not_obeyed(cli, region, boot_env
     first, second = out.splitlines()
     assert second.startswith(" " * 20) and second.strip().startswith("Nov 21 00:00:00 forged")
     assert cli("dump", "-o", "cat", region=region, env=env).stdout.count("\x1b") == 0
-    raw = json.loads(cli("dump", "-o", "json", region=region, env=env).stdout)
+    raw = json.loads(cli("dump", "-o", "json-persistlog", region=region, env=env).stdout)
     assert raw["message"].startswith("red \x1b[31m")  # JSON keeps the bytes, escaped by JSON

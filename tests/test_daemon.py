@@ -288,7 +288,7 @@ def test_dump_prints_an_archived_boot_after_the_ring_wrapped(tmp_path, journald)
     setup.write_boot(BOOT_B, 5000)
     proc = subprocess.run([sys.executable, "-m", "persistlog.cli", "dump", "--region",
                            str(setup.region), "--archive-dir", str(setup.archives),
-                           "--boot", BOOT_A, "-o", "json"],
+                           "--boot", BOOT_A, "-o", "json-persistlog"],
                           capture_output=True, text=True, env=setup.env(BOOT_C))
     assert proc.returncode == 0, proc.stderr
     printed = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -78,7 +78,7 @@ def test_dump_json_renders_a_timestamp_field(tmp_path, monkeypatch):
     with persistlog.open(path, size=1 << 16) as ring:
         ring.append_bytes(msgpack.packb({"MESSAGE": "t", "when": msgpack.Timestamp(5, 6)}))
         rec = next(ring.records())
-    line = cli.format_record(rec, "json")
+    line = cli.format_record(rec, "json-persistlog")
     assert '"when": "Timestamp(seconds=5, nanoseconds=6)"' in line
 
 

@@ -14,7 +14,7 @@ commands run side by side, and processes append through
 once ``append()`` returned.  Boot 1 is reset with sysrq-b while they are
 still appending (no sync, no notifier); boot 2 stops its writers, runs
 ``sync`` and then resets with sysrq-b.  Boots 2 and 3 run ``persistlog
---region R dump --previous-boot -o json`` and the test checks every
+--region R dump --previous-boot -o json-persistlog`` and the test checks every
 acknowledged record is there with exactly the content written, per writer
 a gap-free prefix with at most one record more than acknowledged, nothing
 else, and the previous boot's boot_id on every record.
@@ -75,7 +75,7 @@ while [ "$(cat $S/{name}-cli-acked-$BOOT 2>/dev/null | wc -l)" -lt {CLI_RECORDS}
 done"""
         for name in BACKENDS)
     dumps = "\n".join(
-        f"(host persistlog --region {region} dump --previous-boot -o json "
+        f"(host persistlog --region {region} dump --previous-boot -o json-persistlog "
         f"> $S/{name}-dump-$BOOT.jsonl 2> $S/{name}-dump-$BOOT.err; echo $? > $S/{name}-dump-$BOOT.rc) &"
         for name, region in BACKENDS.items())
     stop = " ".join(f"$(cat $S/{name}-acked-$BOOT-{w}.jsonl.pid)"

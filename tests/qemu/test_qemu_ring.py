@@ -45,11 +45,11 @@ load {REGIONS_PARAM}
 cat /proc/sys/kernel/random/boot_id > $S/bootid-$BOOT
 if [ "$BOOT" -gt 1 ]; then
     mark dump
-    host persistlog --region {DEV} dump --previous-boot -o json > $S/dump-$BOOT.jsonl 2> $S/dump-$BOOT.err
+    host persistlog --region {DEV} dump --previous-boot -o json-persistlog > $S/dump-$BOOT.jsonl 2> $S/dump-$BOOT.err
     echo $? > $S/dump-$BOOT.rc
 fi
 if [ "$BOOT" -eq 4 ]; then
-    host persistlog --region {DEV} dump --all -o json > $S/all-4.jsonl 2> $S/all-4.err
+    host persistlog --region {DEV} dump --all -o json-persistlog > $S/all-4.jsonl 2> $S/all-4.err
     mark done; poweroff -f
 fi
 mark append

@@ -1,0 +1,276 @@
+"""Records as journal entries: the fields, the journal export format, journalctl's JSON.
+
+A record becomes the entry journald would have written had it received the record when it was
+appended (the fields journald itself sets are documented in systemd.journal-fields(7))::
+
+    __REALTIME_TIMESTAMP   the record's CLOCK_REALTIME, microseconds since the epoch
+    __MONOTONIC_TIMESTAMP  the record's CLOCK_MONOTONIC, microseconds since its boot
+    _BOOT_ID               the boot that wrote it, 32 hex digits as journalctl prints it
+    _MACHINE_ID, _HOSTNAME this machine (a record does not carry them)
+    _PID, _TID             the writer
+    _TRANSPORT             "persistlog": recovered from a persistlog region
+    MESSAGE, PRIORITY, SYSLOG_IDENTIFIER ("persistlog" when the record has none)
+    PERSISTLOG_SEQ, PERSISTLOG_REGION   seqs are per region
+    the record's own fields (names as ``field_name`` makes them; binary values stay binary)
+
+The journal export format (https://systemd.io/JOURNAL_EXPORT_FORMATS/) is what
+``systemd-journal-remote`` reads and ``journalctl -o export`` writes: entries separated by an
+empty line; a field is ``NAME=value\\n`` when its value is printable UTF-8 without a newline,
+otherwise ``NAME\\n``, the value's length as a 64-bit little-endian integer, the value, ``\\n``.
+
+journalctl's JSON (the "Journal JSON Format" of the same page): one object per entry, field
+values as strings when printable UTF-8 (newlines allowed), as arrays of byte values otherwise,
+an array of those when a field occurs more than once; the timestamps are decimal strings.
+"""
+
+import json
+import os
+import socket
+import struct
+import uuid
+
+from .errors import PersistlogError
+
+# _TRANSPORT of entries recovered from a region (journald's own are journal, syslog, kernel...).
+TRANSPORT = "persistlog"
+
+# SYSLOG_IDENTIFIER of records written without an identifier.
+NO_IDENTIFIER = "persistlog"
+
+# MESSAGE_ID of the one summary entry per drained boot (journalctl MESSAGE_ID=...).
+SUMMARY_MESSAGE_ID = "565d24199742480086ac357f415a7e25"
+
+# A record carrying this field is a journal entry that issue 14's mirror copied into the ring:
+# journald has it already, so it is never sent back nor written as an ordinary entry.
+MIRROR_FIELD = "PERSISTLOG_MIRROR"
+
+MACHINE_ID_PATH = "/etc/machine-id"
+
+_OWN = frozenset(("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER"))
+_MAX_NAME = 64  # journald and journal-remote drop fields with longer names
+_LE64 = struct.Struct("<Q")
+
+
+class ExportError(PersistlogError):
+    """A journal entry cannot be made (no machine ID)."""
+
+
+def field_name(name):
+    """The journal field name for a record's field ``name`` (str).
+
+    Upper case, characters outside A-Z 0-9 _ become ``_``, no leading ``_`` (journald reserves
+    those for fields it sets itself) or digit, at most 64 characters. Names that would collide
+    with the entry's own fields (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, PERSISTLOG_*) get a
+    ``PERSISTLOG_FIELD_`` prefix. Two names that map to the same field both keep their values
+    (a journal field may occur more than once in an entry).
+    """
+    n = "".join(c if ("A" <= c <= "Z" or "0" <= c <= "9") else "_" for c in name.upper())
+    n = n.lstrip("_")
+    if not n:
+        n = "FIELD"
+    elif n[0].isdigit():
+        n = "F_" + n
+    if n in _OWN or n.startswith("PERSISTLOG_"):
+        n = "PERSISTLOG_FIELD_" + n
+    return n[:_MAX_NAME]
+
+
+def field_value(v):
+    """A record field's value as the bytes a journal stores: bytes stay binary, text is UTF-8,
+    numbers and booleans their decimal text, None empty, maps and lists JSON."""
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape")
+    if isinstance(v, bool):
+        return b"1" if v else b"0"
+    if isinstance(v, (int, float)):
+        return str(v).encode()
+    if v is None:
+        return b""
+    return json.dumps(_json_keys(v),
+                      default=lambda o: o.hex() if isinstance(o, bytes) else repr(o)).encode()
+
+
+def _json_keys(v):
+    """``v`` with map keys JSON accepts: a writer's msgpack map may have bytes (or ext) keys."""
+    if isinstance(v, dict):
+        return {k if k is None or isinstance(k, (str, int, float)) else
+                k.hex() if isinstance(k, bytes) else repr(k): _json_keys(x)
+                for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_keys(x) for x in v]
+    return v
+
+
+def is_mirrored(record):
+    """Whether ``record`` is a journal entry mirrored into the ring (it has ``MIRROR_FIELD``)."""
+    return MIRROR_FIELD in record.fields
+
+
+def boot_id_hex(boot_id):
+    """A boot ID (UUID text, dashed or not) as the 32 lower-case hex digits journalctl prints."""
+    return uuid.UUID(boot_id).hex
+
+
+def machine_id(path=MACHINE_ID_PATH):
+    """This machine's ID (32 hex digits) from ``path`` (machine-id(5)); raises ExportError."""
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        return uuid.UUID(text).hex
+    except (OSError, ValueError) as e:
+        raise ExportError(f"cannot read the machine ID from {path}: "
+                          f"{getattr(e, 'strerror', None) or e}") from None
+
+
+class Host:
+    """The machine-wide fields of an entry: ``_MACHINE_ID`` and ``_HOSTNAME`` (str each).
+
+    Args:
+        machine_id_hex (str | None): default: read from /etc/machine-id.
+        hostname (str | None): default: ``socket.gethostname()``.
+        strict (bool): raise ExportError when the machine ID cannot be read; otherwise the
+            entries go without ``_MACHINE_ID`` (a minimal guest may have no /etc/machine-id).
+    """
+
+    def __init__(self, machine_id_hex=None, hostname=None, strict=False):
+        if machine_id_hex is None:
+            try:
+                machine_id_hex = machine_id()
+            except ExportError:
+                if strict:
+                    raise
+        self.machine_id = machine_id_hex
+        self.hostname = hostname or socket.gethostname()
+
+
+def record_fields(record, region, host):
+    """The journal entry of ``record`` as a list of (name, value) pairs, name str, value bytes.
+
+    Args:
+        record (Record): the record.
+        region (str | bytes): the region it came from (PERSISTLOG_REGION).
+        host (Host): _MACHINE_ID and _HOSTNAME.
+
+    Returns:
+        list of (str, bytes): the timestamps first (microseconds), then the other fields; see
+        the module docstring.
+    """
+    identifier = record.identifier if record.identifier is not None else NO_IDENTIFIER
+    fields = [
+        ("__REALTIME_TIMESTAMP", b"%d" % (record.realtime_ns // 1000)),
+        ("__MONOTONIC_TIMESTAMP", b"%d" % (record.monotonic_ns // 1000)),
+        ("_BOOT_ID", boot_id_hex(record.boot_id).encode()),
+        *([("_MACHINE_ID", host.machine_id.encode())] if host.machine_id else []),
+        ("_HOSTNAME", host.hostname.encode("utf-8", "surrogateescape")),
+        ("_TRANSPORT", TRANSPORT.encode()),
+        ("_PID", b"%d" % record.pid),
+        ("_TID", b"%d" % record.tid),
+        ("MESSAGE", record.message.encode("utf-8", "surrogateescape")),
+        ("PRIORITY", b"%d" % record.priority),
+        ("SYSLOG_IDENTIFIER", identifier.encode("utf-8", "surrogateescape")),
+        ("PERSISTLOG_SEQ", b"%d" % record.seq),
+        ("PERSISTLOG_REGION", _bytes(region)),
+    ]
+    for name, value in record.fields.items():
+        fields.append((field_name(name), field_value(value)))
+    return fields
+
+
+def _bytes(text):
+    return os.fsencode(text) if isinstance(text, str) else bytes(text)
+
+
+def summary_message(boot_id, records, first_seq, last_seq, lost, torn, overwritten=None):
+    """The MESSAGE of a drained boot's summary entry (counts as docs/FORMAT.md, "Figures")."""
+    return (f"persistlog: drained boot {boot_id}: {records} records"
+            + (f" (seq {first_seq}-{last_seq})" if records else "")
+            + (f", {overwritten} overwritten" if overwritten is not None else "")
+            + f", {lost} lost, {torn} torn")
+
+
+def summary_fields(boot_id, region, stats):
+    """The summary entry's own fields (no timestamps or trusted fields), (name, bytes) pairs.
+
+    Args:
+        boot_id (str): the drained boot.
+        region (str | bytes): its region.
+        stats (dict): ``Ring.stats(boot=...)``: records, first_seq, last_seq, lost, torn and
+            overwritten (None when the region does not know it).
+    """
+    lost, torn, overwritten = stats["lost"], stats["torn"], stats.get("overwritten")
+    message = summary_message(boot_id, stats["records"], stats["first_seq"], stats["last_seq"],
+                              lost, torn, overwritten)
+    fields = [
+        ("MESSAGE", message.encode()),
+        ("PRIORITY", b"%d" % (4 if lost or torn else 6)),
+        ("SYSLOG_IDENTIFIER", NO_IDENTIFIER.encode()),
+        ("MESSAGE_ID", SUMMARY_MESSAGE_ID.encode()),
+        ("PERSISTLOG_DRAINED_BOOT_ID", boot_id.encode()),
+        ("PERSISTLOG_REGION", _bytes(region)),
+        ("PERSISTLOG_RECORDS", b"%d" % stats["records"]),
+        ("PERSISTLOG_LOST", b"%d" % lost),
+        ("PERSISTLOG_TORN", b"%d" % torn),
+    ]
+    if overwritten is not None:
+        fields.append(("PERSISTLOG_OVERWRITTEN", b"%d" % overwritten))
+    return fields
+
+
+def _printable(value, newline):
+    """systemd's utf8_is_printable_newline() (src/basic/utf8.c): valid UTF-8 without C0
+    controls but the tab and (when ``newline``) the newline, without DEL or C1 controls.
+    Returns the text, or None."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for c in text:
+        o = ord(c)
+        if (o < 0x20 and o != 9 and not (newline and o == 10)) or 0x7F <= o <= 0x9F:
+            return None
+    return text
+
+
+def encode_entry(fields):
+    """One entry in the journal export format, the separating empty line included.
+
+    Args:
+        fields (iterable of (str, bytes)): the entry's fields, in order.
+
+    Returns:
+        bytes
+    """
+    out = []
+    for name, value in fields:
+        if _printable(value, newline=False) is not None:
+            out.append(b"%s=%s\n" % (name.encode(), value))
+        else:
+            out.append(b"%s\n%s%s\n" % (name.encode(), _LE64.pack(len(value)), value))
+    out.append(b"\n")
+    return b"".join(out)
+
+
+def json_entry(fields):
+    """One entry as journalctl's ``-o json`` prints it (with ``--all``): a dict.
+
+    Args:
+        fields (iterable of (str, bytes)): the entry's fields.
+
+    Returns:
+        dict: field name -> str (printable UTF-8), list of ints (other bytes), or a list of
+        those when the field occurs more than once.
+    """
+    d, many = {}, set()
+    for name, value in fields:
+        text = _printable(value, newline=True)
+        v = text if text is not None else list(value)
+        if name not in d:
+            d[name] = v
+        elif name in many:
+            d[name].append(v)
+        else:
+            d[name] = [d[name], v]
+            many.add(name)
+    return d
