@@ -129,3 +129,55 @@ def test_udev_rule_parses_without_complaint(tmp_path):
     assert [m for m in messages if "60-persistlog.rules" in m] == []
     # The typo'd copy is reported: the check above would see a mistake in ours.
     assert any("61-typo.rules" in m for m in messages), messages
+
+
+def _documented_drop_ins():
+    """The drop-ins the unit's header comment offers (``#     [Service]`` blocks), as text."""
+    blocks, cur = [], None
+    for line in UNIT.read_text().splitlines():
+        if not line.startswith("#     "):
+            cur = None
+            continue
+        body = line[len("#     "):]
+        if body == "[Service]":
+            cur = []
+            blocks.append(cur)
+        if cur is not None:
+            cur.append(body)
+    return ["\n".join(b) + "\n" for b in blocks]
+
+
+def test_unit_guards_on_a_region_and_its_documented_drop_ins_verify(root, tmp_path):
+    text = UNIT.read_text()
+    assert re.search(r"^Documentation=(file:|man:|https?:)\S+$", text, re.M)
+    assert re.search(r"^DevicePolicy=closed$", text, re.M)
+    assert re.findall(r"^DeviceAllow=(.*)$", text, re.M) == ["/dev/persistlog0 r"]
+    # The conditions, evaluated by systemd, with their paths moved under tmp_path: the unit
+    # starts when any one of the region's possible places exists, and not when none does.
+    conds = re.findall(r"^(Condition\w+=\|?)(/\S+)$", text, re.M)
+    assert {p for _, p in conds} == {"/dev/persistlog0", "/var/lib/persistlog/ring",
+                                     "/etc/persistlog.conf"}
+
+    def condition():
+        return subprocess.run(["systemd-analyze", "condition",
+                               *[f"{k}{tmp_path}{p}" for k, p in conds]],
+                              capture_output=True, text=True).returncode
+
+    assert condition() != 0
+    for _, p in conds:
+        (tmp_path / p.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / p.lstrip("/")).touch()
+        assert condition() == 0, p
+        (tmp_path / p.lstrip("/")).unlink()
+    # Each drop-in the header offers (a venv's executable, drain-and-exit) verifies cleanly.
+    drop_ins = _documented_drop_ins()
+    assert len(drop_ins) == 2 and "Type=oneshot" in drop_ins[1]
+    d = root / "etc/systemd/system/persistlog.service.d"
+    d.mkdir(parents=True)
+    venv = root / "opt/persistlog/.venv/bin"
+    venv.mkdir(parents=True)
+    shutil.copy(root / "usr/bin/persistlog", venv / "persistlog")
+    for drop_in in drop_ins:
+        (d / "50-doc.conf").write_text(drop_in)
+        proc = verify(root, text)
+        assert proc.returncode == 0 and proc.stdout + proc.stderr == "", (drop_in, proc.stderr)
