@@ -11,6 +11,13 @@ Example /etc/persistlog.conf (every key optional)::
     forward = false                      # also forward the current boot as it is written
     forward_rate = 1000                  # records per second at most while forwarding
     forward_poll = 0.5                   # seconds between two looks at the ring
+    journal_files = true                 # each recovered boot as a journal file of its own
+                                         # (false: sent to journald, stamped as received)
+    journal_dir = "/var/log/journal"     # the files go to <journal_dir>/<machine-id>/
+    journal_remote = ""                  # systemd-journal-remote ("": /lib/systemd/ or /usr/lib/systemd/)
+    journal_keep = 32                    # recovered-boot journal files kept, newest first
+    journal_max_bytes = 536870912        # and at most this many bytes of them on disk
+    pstore_dirs = ["/sys/fs/pstore", "/var/lib/systemd/pstore"]  # the kernel's last words
 
     # persistlog mirror (docs/MIRROR.md): journal entries copied into the ring as they arrive
     mirror_max_priority = 7              # mirror entries of this priority (0-7) or more urgent
@@ -58,6 +65,12 @@ class Config:
     forward_poll: float = 0.5
     mirror_max_priority: int = 7
     mirror_units: tuple = ()
+    journal_files: bool = True
+    journal_dir: str = "/var/log/journal"
+    journal_remote: str = ""
+    journal_keep: int = 32
+    journal_max_bytes: int = 512 * 1024 * 1024
+    pstore_dirs: tuple = ("/sys/fs/pstore", "/var/lib/systemd/pstore")
     mirror_exclude_units: tuple = ()
     mirror_fields: tuple = ("SYSLOG_FACILITY", "MESSAGE_ID", "_TRANSPORT", "_UID", "_HOSTNAME",
                             "ERRNO")
@@ -76,6 +89,8 @@ _TYPES = {"region": (str,), "state_dir": (str,), "archive_dir": (str,),
           "mirror_max_priority": (int,), "mirror_units": (list,),
           "mirror_exclude_units": (list,), "mirror_fields": (list,),
           "mirror_directory": (str,), "mirror_start": (str,),
+          "journal_files": (bool,), "journal_dir": (str,), "journal_remote": (str,),
+          "journal_keep": (int,), "journal_max_bytes": (int,), "pstore_dirs": (list,),
           "mirror_save_interval": (int, float)}
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -129,6 +144,10 @@ def check(config, where="settings"):
     for key in ("archive_keep", "sync_every"):
         if getattr(config, key) < 1:
             raise ConfigError(f"{where}: {key} must be at least 1")
+    if config.journal_keep < 1:
+        raise ConfigError(f"{where}: journal_keep must be at least 1")
+    if config.journal_max_bytes <= 0:
+        raise ConfigError(f"{where}: journal_max_bytes must be positive")
     for key in ("archive_max_bytes", "forward_rate", "forward_poll", "mirror_save_interval"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{where}: {key} must be positive")
