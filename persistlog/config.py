@@ -63,14 +63,14 @@ class Config:
     forward: bool = False
     forward_rate: float = 1000.0
     forward_poll: float = 0.5
-    mirror_max_priority: int = 7
-    mirror_units: tuple = ()
     journal_files: bool = True
     journal_dir: str = "/var/log/journal"
     journal_remote: str = ""
     journal_keep: int = 32
     journal_max_bytes: int = 512 * 1024 * 1024
     pstore_dirs: tuple = ("/sys/fs/pstore", "/var/lib/systemd/pstore")
+    mirror_max_priority: int = 7
+    mirror_units: tuple = ()
     mirror_exclude_units: tuple = ()
     mirror_fields: tuple = ("SYSLOG_FACILITY", "MESSAGE_ID", "_TRANSPORT", "_UID", "_HOSTNAME",
                             "ERRNO")
@@ -86,11 +86,11 @@ class Config:
 _TYPES = {"region": (str,), "state_dir": (str,), "archive_dir": (str,),
           "archive_keep": (int,), "archive_max_bytes": (int,), "sync_every": (int,),
           "forward": (bool,), "forward_rate": (int, float), "forward_poll": (int, float),
+          "journal_files": (bool,), "journal_dir": (str,), "journal_remote": (str,),
+          "journal_keep": (int,), "journal_max_bytes": (int,), "pstore_dirs": (list,),
           "mirror_max_priority": (int,), "mirror_units": (list,),
           "mirror_exclude_units": (list,), "mirror_fields": (list,),
           "mirror_directory": (str,), "mirror_start": (str,),
-          "journal_files": (bool,), "journal_dir": (str,), "journal_remote": (str,),
-          "journal_keep": (int,), "journal_max_bytes": (int,), "pstore_dirs": (list,),
           "mirror_save_interval": (int, float)}
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
