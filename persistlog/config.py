@@ -31,6 +31,8 @@ Example /etc/persistlog.conf (every key optional)::
     mirror_start = "tail"                # with no cursor for this boot: "tail" (new entries
                                          # only) or "boot" (the whole boot so far)
     mirror_save_interval = 1.0           # seconds between two saves of the mirror's cursor
+    mirror_poll = 0.05                   # seconds between two looks at the journal besides
+                                         # journald's notifications (which come 250 ms late)
 """
 
 from dataclasses import dataclass, replace
@@ -77,6 +79,7 @@ class Config:
     mirror_directory: "str | None" = None
     mirror_start: str = "tail"
     mirror_save_interval: float = 1.0
+    mirror_poll: float = 0.05
 
     def with_overrides(self, **overrides):
         """A copy with the given settings replaced; None values leave a setting as it is."""
@@ -91,7 +94,7 @@ _TYPES = {"region": (str,), "state_dir": (str,), "archive_dir": (str,),
           "mirror_max_priority": (int,), "mirror_units": (list,),
           "mirror_exclude_units": (list,), "mirror_fields": (list,),
           "mirror_directory": (str,), "mirror_start": (str,),
-          "mirror_save_interval": (int, float)}
+          "mirror_save_interval": (int, float), "mirror_poll": (int, float)}
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
                list: "a list of strings"}
@@ -141,14 +144,15 @@ def load(path=None):
 
 def check(config, where="settings"):
     """Raise ConfigError if a numeric setting of ``config`` is out of range."""
-    for key in ("archive_keep", "sync_every"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"{where}: {key} must be at least 1")
     if config.journal_keep < 1:
         raise ConfigError(f"{where}: journal_keep must be at least 1")
     if config.journal_max_bytes <= 0:
         raise ConfigError(f"{where}: journal_max_bytes must be positive")
-    for key in ("archive_max_bytes", "forward_rate", "forward_poll", "mirror_save_interval"):
+    for key in ("archive_keep", "sync_every"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"{where}: {key} must be at least 1")
+    for key in ("archive_max_bytes", "forward_rate", "forward_poll", "mirror_save_interval",
+                "mirror_poll"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{where}: {key} must be positive")
     if not 0 <= config.mirror_max_priority <= 7:
