@@ -1,0 +1,299 @@
+"""libpersistlog, the C API (include/persistlog.h): built with meson into a
+temporary prefix, test programs (tests/c/lib_*.c) compiled against it with
+pkg-config, their records read back with the Python API.
+
+Records from C must be the records Python writes: the same fields and the
+same payload bytes (persistlog.record.encode), in the same region, read by
+the same reader.
+"""
+import errno
+import os
+import pathlib
+import random
+import re
+import signal
+import struct
+import subprocess
+import time
+from array import array
+
+import pytest
+
+import persistlog
+from persistlog import record as _record
+from writers import writer_message
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+IDENT = "lib_roundtrip"
+
+
+class Lib:
+    """The library built and installed into a temporary prefix."""
+
+    def __init__(self, top):
+        self.top = top
+        self.build = top / "build"
+        self.prefix = top / "prefix"
+        self.libdir = self.prefix / "lib"
+        self.env = dict(os.environ, PKG_CONFIG_PATH=str(self.libdir / "pkgconfig"))
+
+    def pkg_config(self, *args):
+        out = subprocess.run(["pkg-config", *args, "libpersistlog"], env=self.env,
+                             check=True, capture_output=True, text=True).stdout
+        return out.split()
+
+    def compile(self, name, *, static=False, extra=()):
+        """Compile tests/c/NAME.c (or a path) against the installed library;
+        returns the program's path."""
+        src = pathlib.Path(name) if "/" in str(name) else ROOT / "tests/c" / f"{name}.c"
+        out = self.top / ("static" if static else "shared") / src.stem
+        out.parent.mkdir(exist_ok=True)
+        cc = os.environ.get("CC", "gcc")
+        cmd = [cc, "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", *extra,
+               *self.pkg_config("--cflags"), str(src), "-o", str(out)]
+        if static:
+            cmd += [str(self.libdir / "libpersistlog.a"), "-pthread"]
+        else:
+            cmd += [*self.pkg_config("--libs"), f"-Wl,-rpath,{self.libdir}"]
+        subprocess.run(cmd, check=True)
+        return str(out)
+
+
+@pytest.fixture(scope="session")
+def lib(tmp_path_factory):
+    """libpersistlog built by meson and installed (lib, include, pkg-config file)."""
+    top = tmp_path_factory.mktemp("libpersistlog")
+    b = Lib(top)
+    for cmd in (["setup", str(b.build), str(ROOT), f"--prefix={b.prefix}", "--libdir=lib"],
+                ["compile", "-C", str(b.build)], ["install", "-C", str(b.build)]):
+        p = subprocess.run(["meson", *cmd], capture_output=True, text=True)
+        assert p.returncode == 0, f"meson {cmd[0]} failed:\n{p.stdout}{p.stderr}"
+    return b
+
+
+def _payloads(region):
+    """{seq: raw payload bytes} of every record in *region* (the scan the
+    reader decodes, before decoding)."""
+    with persistlog.open(region, readonly=True) as ring:
+        return {e[0]: e[6] for e in ring._scan().entries()}
+
+
+def _run(prog, *args, env=None, check=True):
+    p = subprocess.run([prog, *args], capture_output=True, text=True, env=env, timeout=300)
+    if check:
+        assert p.returncode == 0, f"{prog} exited {p.returncode}: {p.stderr}"
+    return p
+
+
+def test_library_exports_only_the_public_api_under_a_versioned_soname(lib):
+    so = lib.libdir / "libpersistlog.so.0"
+    assert so.is_file() and (lib.libdir / "libpersistlog.a").is_file()
+    dyn = subprocess.run(["readelf", "-dW", str(so)], capture_output=True, text=True).stdout
+    assert "Library soname: [libpersistlog.so.0]" in dyn
+    syms = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True,
+                          text=True, check=True).stdout
+    names = {line.split()[-1].split("@")[0] for line in syms.splitlines()}
+    names.discard("LIBPERSISTLOG_0")
+    header = (ROOT / "include/persistlog.h").read_text()
+    declared = set(re.findall(r"^\w[\w *]*?\b(persistlog_\w+)\(", header, re.M))
+    assert names == declared, "exported symbols differ from the header's functions"
+    assert "plr_append" not in syms
+    assert lib.pkg_config("--modversion") == ["0.1.0"]
+
+
+@pytest.mark.parametrize("static", [False, True], ids=["shared", "static"])
+def test_c_records_are_python_records_field_for_field_and_byte_for_byte(lib, region, boot_env,
+                                                                         tmp_path, static):
+    prog = lib.compile("lib_roundtrip", static=static)
+    second = str(tmp_path / "second")
+    with persistlog.open(region, size=32 << 20) as ring:
+        py_seq = ring.append("from python first", priority=4, identifier="py", k=1)
+        max_record = ring.stats()["max_record"]
+    # a LONG value one byte longer than fits in a record
+    k = max_record - 80 - len(_record.encode("just over", 6, IDENT, {"LONG": ""})) - 4  # str 32
+    assert len(_record.encode("just over", 6, IDENT, {"LONG": "x" * k})) == max_record - 80
+    env = dict(os.environ, PERSISTLOG_REGION=region, JUST_OVER=str(k + 1 + 5))
+    out = _run(prog, second, env=env).stdout
+    calls = {name: (int(rc), int(seq)) for name, rc, seq in
+             (line.split() for line in out.splitlines())}
+    bad = {name: rc for name, (rc, _) in calls.items() if not name.startswith("err_") and rc}
+    assert not bad, f"calls failed: {bad}"
+    assert calls["err_no_equals"][0] == -errno.EINVAL
+    assert calls["err_empty_name"][0] == -errno.EINVAL
+    assert calls["err_bad_priority"][0] == -errno.EINVAL
+    assert calls["err_two_messages"][0] == -errno.EINVAL
+    assert calls["err_priority_arg"][0] == -errno.EINVAL
+    assert calls["err_huge"][0] == -errno.E2BIG
+    assert calls["err_just_over"][0] == -errno.E2BIG
+    assert calls["err_huge_print"][0] == -errno.E2BIG
+
+    x = "x" * 1000
+    expected = [
+        ("hello world 42", 3, IDENT, {}),
+        ("no format here: 100 percent", 7, IDENT, {}),
+        ("send formats", 4, "roundtrip-id", {
+            "A": "1 x", "B": "2.500000", "C": str(1 << 40), "D": "1.500000", "E": "ab",
+            "F": "0x1234", "G": "7|-3|-9", "H": "100% literal", "I": " 3.14|7  |", "J": ""}),
+        ("sendv \u00e9t\u00e9 \U0001f525", 0, IDENT, {
+            "BINARY": b"a\0b\xff\xfe", "NEWLINES": "line 1\nline 2\n", "EMPTY": "",
+            "EQUALS": "a=b=c", "SURROGATE": b"\xed\xa0\x80", "OVERLONG": b"\xc0\xaf"}),
+        (b"\xff\xfe not text", 5, IDENT, {}),
+        ("", 6, IDENT, {f"F{i:02d}": str(i * i) for i in range(20)}),
+        ("long", 6, IDENT, {"LONG": (x * 66)[:295]}),
+        ("long", 6, IDENT, {"LONG": (x * 66)[:65995]}),
+        ("last", 6, IDENT, {}),
+    ]
+    payloads = _payloads(region)
+    with persistlog.open(region, readonly=True) as ring:
+        recs = list(ring.records())
+    # the Python record, then the C ones, seqs dense: the errors wrote nothing
+    assert [r.seq for r in recs] == list(range(py_seq, py_seq + 1 + len(expected)))
+    assert recs[0].message == "from python first" and recs[0].fields == {"k": 1}
+    assert calls["sendv"][1] == recs[4].seq
+    for rec, (msg, prio, ident, fields) in zip(recs[1:], expected):
+        want = _record.encode(msg, prio, ident, fields)
+        assert payloads[rec.seq] == want, f"record {rec.seq} ({msg!r:.30}) differs in bytes"
+        shown = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else msg
+        assert (rec.message, rec.priority, rec.identifier, rec.fields) == \
+            (shown, prio, ident, fields)
+        assert rec.boot_id == recs[0].boot_id and rec.pid != recs[0].pid
+    with persistlog.open(region, readonly=True) as ring:
+        st = ring.stats()
+    assert (st["records"], st["torn"], st["lost"], st["next_seq"]) == \
+        (1 + len(expected), 0, 0, recs[-1].seq + 1)
+
+    with persistlog.open(second, readonly=True) as ring:
+        recs2 = list(ring.records())
+    assert [(r.seq, r.message, r.priority, r.fields) for r in recs2] == [
+        (1, "second 2", 5, {}), (2, "to the second region", 6, {"WHERE": "second"}),
+        (3, "sent there", 6, {})]
+    assert calls["ring_sendv"][1] == 2
+
+
+def test_default_region_is_found_as_the_cli_finds_it(lib, tmp_path, boot_env):
+    """No $PERSISTLOG_REGION: $XDG_STATE_HOME/persistlog/ring for a user
+    (/var/lib/persistlog/ring for root, so the test runs as nobody when root)."""
+    prog = lib.compile("lib_roundtrip")
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chmod(tmp_path, 0o777)
+    os.chmod(state, 0o777)
+    env = {k: v for k, v in os.environ.items() if k != "PERSISTLOG_REGION"}
+    env["XDG_STATE_HOME"] = str(state)
+    if os.path.exists("/dev/persistlog0"):
+        pytest.fail("/dev/persistlog0 exists here: the default would be the device")
+    kw = {}
+    if os.geteuid() == 0:
+        kw = {"user": 65534, "group": 65534}
+        os.chmod(prog, 0o755)
+        for p in [lib.top, *lib.top.parents]:
+            if p == pathlib.Path("/"):
+                break
+            os.chmod(p, os.stat(p).st_mode | 0o711)
+    p = subprocess.run([prog, str(tmp_path / "second")], env=env, capture_output=True,
+                       text=True, timeout=60, **kw)
+    assert p.returncode == 0, p.stderr
+    assert "print 0 0" in p.stdout
+    ring_path = state / "persistlog" / "ring"
+    with persistlog.open(str(ring_path), readonly=True) as ring:
+        assert [r.message for r in ring.records()][0] == "hello world 42"
+
+
+def test_regions_it_must_not_write_are_refused_untouched(lib, tmp_path, boot_env):
+    prog = lib.compile("lib_roundtrip")
+    cases = {}
+    foreign = tmp_path / "foreign"
+    foreign.write_bytes(b"not a region " * 10000)
+    cases["foreign"] = (foreign, -errno.EMEDIUMTYPE)
+    damaged = tmp_path / "damaged"
+    with persistlog.open(str(damaged), size=1 << 20) as ring:
+        ring.append("keep me")
+    with open(damaged, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff")
+    cases["damaged"] = (damaged, -errno.EBADMSG)
+    small = tmp_path / "small"
+    small.write_bytes(bytes(8192))
+    cases["small"] = (small, -errno.ENOSPC)
+    for name, (path, code) in cases.items():
+        before = path.read_bytes()
+        env = dict(os.environ, PERSISTLOG_REGION=str(path))
+        out = _run(prog, str(tmp_path / f"second-{name}"), env=env).stdout
+        assert f"print {code} 0" in out, f"{name}: {out.splitlines()[0]}"
+        assert path.read_bytes() == before, f"{name}: the region was changed"
+
+
+def test_eight_threads_times_100000_records_every_seq_accounted(lib, region, boot_env, tmp_path):
+    threads, count = 8, 100_000
+    prog = lib.compile("lib_threads")
+    with persistlog.open(region, size=256 << 20) as ring:
+        first = ring.stats()["next_seq"]
+    out = tmp_path / "seqs"
+    _run(prog, str(threads), str(count), str(out), env=dict(os.environ, PERSISTLOG_REGION=region))
+    seqs = array("Q")
+    seqs.frombytes(out.read_bytes())
+    assert len(seqs) == threads * count
+    assert sorted(seqs) == list(range(first, first + threads * count)), \
+        "the seqs returned are not exactly the range taken"
+    by_seq = {s: (t, i) for t in range(threads) for i, s in
+              enumerate(seqs[t * count:(t + 1) * count])}
+    with persistlog.open(region, readonly=True) as ring:
+        st = ring.stats()
+        n = 0
+        for rec in ring.records():
+            t, i = by_seq[rec.seq]
+            assert rec.message == f"t={t} i={i}", f"record {rec.seq} holds {rec.message!r}"
+            n += 1
+    assert n == threads * count
+    assert (st["records"], st["torn"], st["lost"], st["overwritten"], st["busy_drops"]) == \
+        (threads * count, 0, 0, 0, 0)
+    for t in range(threads):  # each thread's seqs increase
+        mine = seqs[t * count:(t + 1) * count]
+        assert all(a < b for a, b in zip(mine, mine[1:]))
+
+
+def _acks(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return struct.unpack(f"<{n}Q", f.read(8 * n))
+
+
+def test_c_api_writers_killed_at_random_instants_lose_nothing_acknowledged(lib, region, boot_env,
+                                                                          tmp_path):
+    """tests/test_crash.py's harness with writers on the public C API."""
+    rounds, writers = 30, 4
+    prog = lib.compile("lib_writer")
+    rng = random.Random(int(os.environ.get("PERSISTLOG_TEST_SEED", "2026")))
+    with persistlog.open(region, size=64 << 20):
+        pass
+    env = dict(os.environ, PERSISTLOG_REGION=region)
+    last_seq = acked_total = 0
+    for rnd in range(rounds):
+        procs = []
+        for w in range(rnd * writers, (rnd + 1) * writers):
+            ack = tmp_path / f"ack{w}"
+            with open(ack, "wb") as f:
+                f.truncate(8 << 20)
+            p = subprocess.Popen([prog, str(w), str(ack), str(rng.choice([100, 1000, 3000]))],
+                                 env=env)
+            procs.append((w, p, ack))
+        time.sleep(rng.uniform(0.002, 0.01))
+        for _w, p, _ack in procs:
+            time.sleep(rng.uniform(0, 0.001))
+            p.send_signal(signal.SIGKILL)
+        for _w, p, _ack in procs:
+            assert p.wait(30) == -signal.SIGKILL, "writer ended before it was killed"
+        with persistlog.open(region, readonly=True) as ring:
+            recs = {r.seq: r for r in ring.records(since_seq=last_seq)}
+            st = ring.stats()
+        for w, _p, ack in procs:
+            acked = _acks(ack)
+            acked_total += len(acked)
+            for i, seq in enumerate(acked):
+                assert seq in recs, f"acknowledged record {seq} (w={w} i={i}) missing"
+                assert recs[seq].message == writer_message(w, i), f"record {seq} damaged"
+            os.unlink(ack)
+        top = max(st["last_seq"], last_seq)
+        assert (top - last_seq) - len(recs) <= writers, "more seqs missing than writers killed"
+        last_seq = top
+    assert acked_total > rounds * writers  # the writers did get going
