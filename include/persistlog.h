@@ -238,7 +238,9 @@ enum {
  *                       1234 (worker), in crash_here+0x11"
  *   CRASH_SIGNAL       the signal number, CRASH_SIGNAL_NAME its name
  *   CRASH_SI_CODE      si_code, CRASH_SI_CODE_NAME its name when known
- *   CRASH_ADDRESS      si_addr in hex: the faulting address
+ *   CRASH_ADDRESS      si_addr in hex, the faulting address, for a fault;
+ *                      CRASH_SENDER_PID instead for a signal sent by
+ *                      kill(2), raise(3) or abort(3) (si_code <= 0)
  *   CRASH_TID          the thread's ID, CRASH_THREAD_NAME its comm
  *   CRASH_BACKTRACE    one frame a line, innermost first, starting at the
  *                      interrupted instruction:

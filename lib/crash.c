@@ -429,6 +429,7 @@ static void log_crash(int sig, const siginfo_t *si, void *uc)
 	uintptr_t pc = context_pc(uc);
 	const char *cname = code_name(sig, si->si_code);
 	pid_t tid = (pid_t)syscall(SYS_gettid);
+	bool fault = si->si_code > 0 && si->si_code != SI_KERNEL;	/* not sent by kill, raise */
 	int n, start = 0, n_mods = 0, i, nf;
 	struct iovec iov[10];
 
@@ -460,8 +461,13 @@ static void log_crash(int sig, const siginfo_t *si, void *uc)
 	sb_dec(&f_code.b, si->si_code);
 	FIELD_INIT(f_codename, "CRASH_SI_CODE_NAME");
 	sb_puts(&f_codename.b, cname ? cname : "");
-	FIELD_INIT(f_addr, "CRASH_ADDRESS");
-	sb_hex(&f_addr.b, (uintptr_t)si->si_addr);
+	if (fault) {
+		FIELD_INIT(f_addr, "CRASH_ADDRESS");
+		sb_hex(&f_addr.b, (uintptr_t)si->si_addr);
+	} else {
+		FIELD_INIT(f_addr, "CRASH_SENDER_PID");
+		sb_dec(&f_addr.b, si->si_pid);
+	}
 	FIELD_INIT(f_tid, "CRASH_TID");
 	sb_dec(&f_tid.b, tid);
 	FIELD_INIT(f_tname, "CRASH_THREAD_NAME");
@@ -474,8 +480,13 @@ static void log_crash(int sig, const siginfo_t *si, void *uc)
 		sb_puts(&msg, cname);
 		sb_puts(&msg, ")");
 	}
-	sb_puts(&msg, " at ");
-	sb_hex(&msg, (uintptr_t)si->si_addr);
+	if (fault) {
+		sb_puts(&msg, " at ");
+		sb_hex(&msg, (uintptr_t)si->si_addr);
+	} else {
+		sb_puts(&msg, " sent by pid ");
+		sb_dec(&msg, si->si_pid);
+	}
 	sb_puts(&msg, " in thread ");
 	sb_dec(&msg, tid);
 	sb_puts(&msg, " (");

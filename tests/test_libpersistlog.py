@@ -297,3 +297,97 @@ def test_c_api_writers_killed_at_random_instants_lose_nothing_acknowledged(lib, 
         assert (top - last_seq) - len(recs) <= writers, "more seqs missing than writers killed"
         last_seq = top
     assert acked_total > rounds * writers  # the writers did get going
+
+
+CRASHES = {  # how: (signal, si_code name, function that must be named, is it frame #0)
+    "null": (signal.SIGSEGV, "SEGV_MAPERR", "crash_null_deref", True),
+    "abort": (signal.SIGABRT, "SI_TKILL", "crash_abort", False),
+    "divide": (signal.SIGFPE, "FPE_INTDIV", "crash_divide_by_zero", True),
+    "trap": (signal.SIGILL, "ILL_ILLOPN", "crash_trap", True),
+    "thread": (signal.SIGSEGV, "SEGV_MAPERR", "crash_null_deref", True),
+}
+
+
+def _crash_records(region):
+    with persistlog.open(region, readonly=True) as ring:
+        return list(ring.records())
+
+
+@pytest.mark.parametrize("how", sorted(CRASHES))
+def test_crash_handler_logs_the_death_and_the_process_dies_of_its_signal(lib, region, boot_env,
+                                                                          how):
+    sig, code, func, first = CRASHES[how]
+    prog = lib.compile("lib_crash", extra=["-O1", "-pthread"])
+    with persistlog.open(region):
+        pass
+    p = subprocess.run([prog, how], env=dict(os.environ, PERSISTLOG_REGION=region),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == -sig, f"exited {p.returncode}, not by {sig.name}: {p.stderr}"
+    recs = _crash_records(region)
+    assert [r.message for r in recs[:1]] == [f"about to crash: {how}"]
+    assert len(recs) == 2, [r.message for r in recs]
+    crash = recs[1]
+    f = crash.fields
+    assert crash.priority == 2 and crash.identifier == "lib_crash"
+    assert (f["CRASH_SIGNAL"], f["CRASH_SIGNAL_NAME"]) == (str(int(sig)), sig.name)
+    assert f["CRASH_SI_CODE_NAME"] == code
+    if how != "abort":
+        assert int(f["CRASH_SI_CODE"]) > 0 and "CRASH_SENDER_PID" not in f
+    else:
+        assert f["CRASH_SENDER_PID"] == str(crash.pid) and "CRASH_ADDRESS" not in f
+    if sig == signal.SIGSEGV:
+        assert f["CRASH_ADDRESS"] == "0x0"
+    assert int(f["CRASH_TID"]) == crash.tid
+    if how == "thread":
+        assert crash.tid != crash.pid
+    else:
+        assert crash.tid == crash.pid and f["CRASH_THREAD_NAME"] == "lib_crash"
+    frames = f["CRASH_BACKTRACE"].splitlines()
+    assert len(frames) >= 2 and frames[0].startswith("#0 0x")
+    named = [fr for fr in frames if f" {func}+0x" in fr]
+    assert named, f"no frame names {func}:\n" + f["CRASH_BACKTRACE"]
+    if first:
+        assert named[0] == frames[0], "the faulting function is not frame #0"
+        assert f"{sig.name} ({code})" in crash.message and f"in {func}+0x" in crash.message
+    # the module offset is one addr2line resolves to the same function (a
+    # return address, in frames past #0, may be the next function's first byte)
+    m = re.search(r"\((/[^()]+)\+0x([0-9a-f]+)\)$", named[0])
+    assert m and m.group(1) == prog
+    offset = int(m.group(2), 16) - (named[0] != frames[0])
+    a2l = subprocess.run(["addr2line", "-f", "-e", m.group(1), hex(offset)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert a2l[0] == func
+
+
+def test_crash_handler_hands_the_signal_to_the_handler_that_was_there_before(lib, region,
+                                                                              boot_env):
+    prog = lib.compile("lib_crash", extra=["-O1", "-pthread"])
+    p = subprocess.run([prog, "chained"], env=dict(os.environ, PERSISTLOG_REGION=region),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 42 and "previous handler ran" in p.stderr
+    recs = _crash_records(region)
+    assert [r.fields.get("CRASH_SIGNAL_NAME") for r in recs] == [None, "SIGSEGV"]
+
+
+def test_example_daemon_logs_from_threads_and_a_forked_worker_then_records_its_crash(
+        lib, region, boot_env):
+    prog = lib.compile(ROOT / "examples/daemon.c", extra=["-pthread"])
+    with persistlog.open(region):
+        pass
+    p = subprocess.run([prog, "--threads", "3", "--ticks", "4", "--interval-ms", "1",
+                        "--crash-after", "2"], env=dict(os.environ, PERSISTLOG_REGION=region),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == -signal.SIGSEGV, p.stderr
+    recs = _crash_records(region)
+    main_pid = recs[0].pid
+    assert recs[0].message == "started with 3 threads"
+    ticks = [r for r in recs if r.fields.get("WORKER") is not None]
+    assert len(ticks) == 2 * 3 * 4 and len({r.tid for r in ticks}) >= 3
+    children = [r for r in recs if r.pid != main_pid]
+    assert [r.message.split()[3] for r in children] == ["started", "done"] * 2
+    assert all(r.message == f"worker process {r.pid} {r.message.split()[3]}" for r in children)
+    exits = [r.message for r in recs if r.pid == main_pid and "exited" in r.message]
+    assert exits == [f"worker process {r.pid} exited with status 0" for r in children[::2]]
+    assert recs[-2].message == "crashing on request"
+    assert recs[-1].fields["CRASH_SIGNAL_NAME"] == "SIGSEGV"
+    assert " handle_crash_request+0x" in recs[-1].fields["CRASH_BACKTRACE"].splitlines()[0]
