@@ -13,7 +13,9 @@ Figures, each a median over repeated runs after a warm-up:
     writers as threads and as processes, against memcpy into the same mapping
     (bench/cbench.c);
   - recovery: plr_scan_region() of full 64 MiB and 1 GiB regions, GB/s;
-  - drain: records/s into journald against raw journal.send (bench/drain.py).
+  - drain: records/s into journald against raw journal.send (bench/drain.py);
+  - C API: persistlog_print and persistlog_send (3 fields) against sd_journal_print,
+    sd_journal_send and syslog(3) to the same isolated journald (bench/capi.py).
 Costs are CPU time (of the calling thread, plus journald's own for systemd.journal) unless
 marked wall: the machines this runs on are shared, and elapsed time there counts other
 jobs' turns on the CPU too. No figure is
@@ -33,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cbench
+from bench import capi, cbench
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -289,6 +291,8 @@ def table(res):
     else:
         add(f"Drain: {d.get('note')}")
     add("")
+    lines += capi.table(res["capi"])
+    add("")
     add("Targets (issue 4)")
     for what, value, target, met in targets(res):
         mark = "" if met is None and not target else (
@@ -382,6 +386,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         log("Python figures")
         res["python"] = python_figures(plan, tmp)
+        log("C API against sd-journal and syslog(3)")
+        res["capi"] = capi.figures(plan["py_records"], plan["py_rounds"], tmp)
     log("C figures")
     res["c"] = c_figures(plan)
     log("recovery scan")
