@@ -33,7 +33,8 @@ TARGET = "persistlog/_ring.c"
 
 # fastest first: -x stops at the first failure, so most kills come cheap
 FAST_TESTS = [
-    "tests/test_format_spec.py", "tests/test_api.py", "tests/test_forged_records.py",
+    "tests/test_format_spec.py", "tests/test_api.py", "tests/test_boot_table.py",
+    "tests/test_rebuild.py", "tests/test_appendv.py", "tests/test_forged_records.py",
     "tests/test_chunks.py", "tests/test_chunk_handover.py", "tests/test_nested_append.py",
     "tests/test_duplicates_and_crc.py",
     "tests/test_test_points.py", "tests/test_v1_upgrade.py",
