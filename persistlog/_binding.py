@@ -3,6 +3,7 @@
 It turns the C core's return codes into exceptions and its structures into
 plain Python values, so ``persistlog.ring`` never sees a pointer.
 """
+from . import _fast
 from ._core import ffi, lib
 from .errors import (PersistlogError, RecordTooLarge, RegionBusy, RegionTooSmall,
                      UnsupportedVersion)
@@ -26,6 +27,21 @@ INVALID_REASONS = {
 
 
 _plr_append = lib.plr_append  # the append path skips the attribute lookup on lib
+# persistlog._fast calls the core's plr_appendv through this address: one
+# copy of the core (its thread-local lanes, its fork handling) per process.
+_PLR_APPENDV = int(ffi.cast("uintptr_t", ffi.addressof(lib, "plr_appendv")))
+
+
+def decline(message, priority, identifier, fields):
+    """The fast append path of a ring not attached for appending: takes no
+    record (returns None), as a detached ``persistlog._fast`` appender does."""
+    return None
+
+
+def _raise_append(rc, nbytes):
+    """Raise the error for plr_appendv's return *rc* (< 0) on a payload of
+    *nbytes* bytes: what ``View.append`` raises."""
+    _raise(rc, f"append of {nbytes} bytes")
 
 
 def _raise(rc, what):
@@ -53,6 +69,22 @@ class View:
         self._buf = ffi.from_buffer("uint8_t[]", mm, require_writable=False)
         self.base = ffi.cast("uint8_t *", self._buf)
         self.ring = None
+        self._fast = []  # the fast appenders made (fast_appender), detached with the ring
+
+    def fast_appender(self, after=None):
+        """Return the fast append path to this view's ring (attach() first):
+        ``f(message, priority, identifier, fields)`` encodes and appends a
+        record in one C call (persistlog/_fast.c) and returns its seq, or
+        returns None, writing nothing, for a record it does not take (then
+        the caller encodes it with ``record.encode_named``) and once
+        ``detach()`` has run.  Errors as ``append()``.
+
+        *after* (callable | None): called after each record it appends.
+        """
+        a = _fast.appender(int(ffi.cast("uintptr_t", self.ring)), self.ring, _PLR_APPENDV,
+                           _raise_append, after)
+        self._fast.append(a)
+        return a.append
 
     def release(self):
         """Give up this view's chunks, then drop the buffer export so the
@@ -64,6 +96,9 @@ class View:
 
     def detach(self):
         """Seal the chunks this view's writers hold (plr_detach); idempotent."""
+        for a in self._fast:
+            a.detach()
+        self._fast.clear()
         if self.ring is not None:
             lib.plr_detach(self.ring)
             self.ring = None

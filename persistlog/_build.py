@@ -1,7 +1,12 @@
-"""cffi build script for the C core (API mode, out-of-line).
+"""Build scripts of the two C extensions.
 
-The declarations come from persistlog/_ring.h.  Build switches come from
-the environment:
+``ffibuilder``: the C core, persistlog._core, by cffi (API mode, out of
+line), its declarations from persistlog/_ring.h.  ``fast_extension()``:
+persistlog._fast (persistlog/_fast.c), Ring.append's fast path, a CPython
+extension against the stable ABI that calls the core through the addresses
+persistlog._core gives it (so the process holds one copy of the core).
+
+Build switches, for both, come from the environment:
 
 ``PERSISTLOG_SANITIZE``
     comma-separated sanitizers, for example ``address,undefined``: the core is
@@ -50,6 +55,23 @@ ffibuilder.set_source(
     extra_compile_args=_cflags,
     extra_link_args=_ldflags,
 )
+
+
+def fast_extension():
+    """The setuptools Extension of persistlog._fast: stable ABI (abi3, the
+    limited API of Python 3.9, set in _fast.c), the core's flags."""
+    from setuptools import Extension
+
+    return Extension(
+        "persistlog._fast",
+        sources=["persistlog/_fast.c"],
+        depends=["persistlog/_ring.h", "persistlog/_msgpack.h"],
+        include_dirs=["persistlog"],
+        py_limited_api=True,
+        extra_compile_args=_cflags,
+        extra_link_args=_ldflags,
+    )
+
 
 if __name__ == "__main__":
     ffibuilder.compile(verbose=True)

@@ -78,6 +78,10 @@ class Ring:
         writable (bool): opened for appending.
     """
 
+    #: append()'s fast path (persistlog._fast) once attached for appending;
+    #: before, it declines every record, as it does after close().
+    _append_fast = staticmethod(_binding.decline)
+
     def __init__(self, mapping, outcome, report, damaged_copy=None):
         self._boot_raw = current_boot_id()
         self.current_boot_id = format_boot_id(self._boot_raw)
@@ -103,9 +107,12 @@ class Ring:
         if self.writable:
             self._view.register_boot(time.time_ns(), BOOT_SPIN_NS)
             self._appender = self._view.append
+            after = None
             if self._map.is_block:
                 self._map.mm.flush()
                 self._appender = self._append_and_write_back
+                after = self._map.mm.flush
+            self._append_fast = self._view.fast_appender(after)
 
     def _append_and_write_back(self, payload):
         # A block device's mapping (/dev/pmem0) is page cache: without an
@@ -138,6 +145,11 @@ class Ring:
     def append(self, message, *, priority=_record.DEFAULT_PRIORITY, identifier=None, **fields):
         """Append one record.
 
+        A record of the common types (message str or bytes; identifier str;
+        field values str, bytes, int, float, bool, None) is encoded and
+        appended by one C call (persistlog/_fast.c); any other goes through
+        msgpack (persistlog/record.py).  The payload's bytes are the same.
+
         Args:
             message (str): the message.
             priority (int): syslog priority, 0 (emerg) to 7 (debug); RFC 5424
@@ -155,6 +167,23 @@ class Ring:
             InvalidRecord: a bad priority, field name or value.
             PersistlogError: the ring is closed or read-only.
         """
+        seq = self._append_fast(message, priority, identifier, fields)
+        if seq is None:
+            seq = self._append_generic(message, priority, identifier, fields)
+        return seq
+
+    def _append_fields(self, message, priority, identifier, fields):
+        """``append()`` with the fields as a dict (or None), names unchecked
+        (``persistlog.Handler``'s path); the same return value and errors."""
+        seq = self._append_fast(message, priority, identifier, fields)
+        if seq is None:
+            seq = self._append_generic(message, priority, identifier, fields)
+        return seq
+
+    def _append_generic(self, message, priority, identifier, fields):
+        # What the fast path declines (other types, bad values: msgpack's
+        # path validates, raises, and encodes all it takes), and a ring that
+        # is closed or read only.
         payload = _record.encode_named(message, priority, identifier, fields)
         if self._appender is None:
             raise PersistlogError(f"{self.path}: not open for appending")
