@@ -9,13 +9,16 @@ journal file (the export format of https://systemd.io/JOURNAL_EXPORT_FORMATS/ re
 ``systemd-journal-remote``).
 
 Matching
-    An entry is on disk when the disk holds an entry with its ``__SEQNUM_ID`` and ``__SEQNUM``
-    (journald's numbering), or, failing that, with the same cursor parts that do not depend on
-    the file: boot ID, monotonic and realtime timestamps and the XOR hash of its fields (the
-    ``b=``, ``m=``, ``t=`` and ``x=`` of ``__CURSOR``; journald computes that hash with a
-    file-independent function because cursors must stay valid across files). The second key
-    keeps an entry that journald copied into another file under a new seqnum (the flush from
-    /run/log/journal to /var/log/journal) from being rescued twice.
+    An entry is on disk when the disk holds an entry of the same boot with the same monotonic
+    and realtime timestamps and the same XOR hash of its fields: the ``b=``, ``m=``, ``t=`` and
+    ``x=`` parts of its cursor (journald computes that hash with a file-independent function,
+    because cursors must stay valid across files). ``__SEQNUM_ID``/``__SEQNUM`` alone cannot
+    decide it: a journald started over a file left dirty continues the sequence from the
+    file's last synced entry, and so numbers new entries with the seqnums of the lost ones,
+    under the same ``__SEQNUM_ID`` (seen with systemd 252; tests/test_rescue.py). Nor can the
+    seqnum miss an entry that is there: an entry journald copied into another file under a new
+    seqnum (the flush from /run/log/journal to /var/log/journal) keeps its times and hash,
+    so it is not rescued twice.
 """
 
 from systemd import _reader
@@ -30,17 +33,18 @@ def _hex_boot(boot_id):
     return str(boot_id).replace("-", "").lower()
 
 
-def entry_keys(cursor):
-    """The two keys an entry is matched by, from its cursor (str): ((seqnum ID, seqnum),
-    (boot ID, monotonic µs, realtime µs, XOR hash)); see the module docstring.
+def entry_key(cursor):
+    """The key an entry is matched by, from its cursor (str): (boot ID, monotonic µs,
+    realtime µs, XOR hash); see the module docstring.
 
     Raises:
         ValueError: not a journal cursor.
     """
     p = parse_cursor(cursor)
     x = dict(part.split("=", 1) for part in cursor.split(";") if "=" in part).get("x")
-    return ((p["seqnum_id"], p["seqnum"]),
-            (p["boot_id"], p["monotonic_usec"], p["realtime_usec"], x))
+    if x is None:
+        raise ValueError(f"journal cursor without its hash: {cursor!r}")
+    return p["boot_id"], p["monotonic_usec"], p["realtime_usec"], x
 
 
 def _journal_value(v):
@@ -98,29 +102,44 @@ def mirrored(records, boot_id):
             yield rec
 
 
-def on_disk(journal, boot_id, since_monotonic_usec=0):
-    """The keys (see ``entry_keys``) of the entries ``journal`` holds for ``boot_id``.
+def disk_cursors(journal, boot_id, since_monotonic_usec=0):
+    """Yield the cursors of the entries ``journal`` holds for ``boot_id``.
 
     Args:
         journal (systemd.journal.Reader): the journal files of that boot. Its matches are
             replaced by ``_BOOT_ID=boot_id``.
         boot_id (str): the boot, 32 hex digits or dashed.
-        since_monotonic_usec (int): read only entries from this CLOCK_MONOTONIC time of that
-            boot on (µs); earlier ones cannot match.
-
-    Returns:
-        tuple[set, set]: the seqnum keys and the content keys.
+        since_monotonic_usec (int): only entries from this CLOCK_MONOTONIC time of that boot
+            on (µs); earlier ones cannot match a mirrored record.
     """
     boot = _hex_boot(boot_id)
     journal.flush_matches()
     journal.add_match(_BOOT_ID=boot)
     _reader._Reader.seek_monotonic(journal, int(since_monotonic_usec), boot)  # µs, exactly
-    seqnums, contents = set(), set()
     while journal._next():  # the cursor alone: no field is read
-        s, c = entry_keys(journal._get_cursor())
-        seqnums.add(s)
-        contents.add(c)
-    return seqnums, contents
+        yield journal._get_cursor()
+
+
+def missing(records, disk_cursors, boot_id):
+    """The mirrored records of ``boot_id`` whose entries are not among ``disk_cursors``, as
+    journal entries, each once, in ring order. The pure core of ``rescue``.
+
+    Args:
+        records (Iterable[persistlog.Record]): ring records (see ``rescue``).
+        disk_cursors (Iterable[str]): the cursors of the entries the disk holds for that boot.
+        boot_id (str): the boot (``_BOOT_ID``), 32 hex digits or dashed.
+
+    Returns:
+        list[dict]: journal entries as ``journal_entry`` makes them.
+    """
+    seen = {entry_key(c) for c in disk_cursors}
+    out = []
+    for rec in mirrored(records, boot_id):
+        key = entry_key(rec.fields["__CURSOR"])
+        if key not in seen:
+            seen.add(key)  # each once, even if the ring held it twice
+            out.append(journal_entry(rec))
+    return out
 
 
 def rescue(records, journal, boot_id):
@@ -147,13 +166,4 @@ def rescue(records, journal, boot_id):
     if not recs:
         return []
     first = min(int(r.fields.get("__MONOTONIC_TIMESTAMP", 0)) for r in recs)
-    seqnums, contents = on_disk(journal, boot_id, first)
-    out = []
-    for rec in recs:
-        s, c = entry_keys(rec.fields["__CURSOR"])
-        if s in seqnums or c in contents:
-            continue
-        seqnums.add(s)  # each once, even if the ring held it twice
-        contents.add(c)
-        out.append(journal_entry(rec))
-    return out
+    return missing(recs, disk_cursors(journal, boot_id, first), boot_id)

@@ -1,0 +1,185 @@
+"""The rescue (persistlog/rescue.py): entries the mirror kept in the ring that a crashed
+journal's disk lacks come back, each once, with their own fields and times.
+
+A real, isolated journald (tests/journald.py) and a real ``persistlog mirror``. The crash is
+simulated on journald's own file: journald is SIGKILLed, and its file is put back as the disk
+would hold it after a power cut -- the pages the kernel had written back carry the new content,
+the others their content at the last sync -- then journald starts again over it, finds it dirty
+and archives it, as it does at the next boot. (The test cannot change the kernel's boot ID, so
+the "next boot" journald writes under the same _BOOT_ID; the rescue only looks at entries the
+ring mirrored.)"""
+
+import json
+import random
+import subprocess
+import uuid
+
+import pytest
+from journald import field_bytes, journald  # noqa: F401  (fixture)
+from systemd import journal
+from test_mirror_helpers import MirrorProc, journal_entries, mirrored, sender, wait_for
+
+import persistlog
+from persistlog.mirror import kernel_boot_id
+from persistlog.record import Record
+from persistlog.rescue import journal_entry, missing, rescue
+
+PAGE = 4096
+
+
+def as_bytes(v):
+    if isinstance(v, list):
+        return [as_bytes(x) for x in v]
+    return v.encode() if isinstance(v, str) else v
+
+
+def journal_file(j):
+    files = list(j.journal_dir.rglob("system.journal"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+def run_rescue(region, directory, boot=None):
+    with persistlog.open(region, readonly=True) as ring:
+        records = list(ring.records())
+    r = journal.Reader(path=str(directory))
+    try:
+        return rescue(records, r, boot or kernel_boot_id())
+    finally:
+        r.close()
+
+
+def mirror_two_batches(j, tmp_path, first=50, second=40):
+    """Mirror ``first`` entries, sync, keep a copy of journald's file (the disk at the last
+    sync), then ``second`` more; returns (region, tag, the copy's bytes, every entry)."""
+    region = tmp_path / "ring"
+    m = MirrorProc(j, region, tmp_path / "m").start()
+    tag = uuid.uuid4().hex
+    try:
+        assert sender(j, tag, "synced", first).wait(60) == 0
+        j.sync()
+        synced = journal_file(j).read_bytes()
+        assert sender(j, tag, "unsynced", second).wait(60) == 0
+        j.sync()
+        entries = journal_entries(j.journal_dir, MIRRORTEST=tag)
+        assert len(entries) == first + second
+        want = {e[0] for e in entries}
+        wait_for(lambda: want <= {r.fields["__CURSOR"] for r in mirrored(region, tag)},
+                 what="every entry mirrored")
+    finally:
+        assert m.stop() == 0, m.err()
+    return region, tag, synced, entries
+
+
+def crash(j, disk_bytes):
+    """SIGKILL journald, put ``disk_bytes`` in place of its file, start journald again."""
+    path = journal_file(j)
+    j.proc.kill()
+    j.proc.wait()
+    path.write_bytes(disk_bytes)
+    j.start()
+
+
+def check_entry(got, cursor, fields, realtime, monotonic):
+    for name, value in fields.items():
+        assert as_bytes(got[name]) == value, name
+    assert got["__REALTIME_TIMESTAMP"] == str(realtime)
+    assert got["__MONOTONIC_TIMESTAMP"] == str(monotonic)
+    assert got["__CURSOR"] == cursor
+    assert got["_BOOT_ID"] == kernel_boot_id()
+
+
+@pytest.mark.journald
+def test_nothing_is_rescued_when_the_disk_has_everything(journald, tmp_path):
+    region, tag, _, _ = mirror_two_batches(journald, tmp_path, 20, 20)
+    assert run_rescue(region, journald.journal_dir) == []
+
+
+@pytest.mark.journald
+def test_the_unsynced_tail_comes_back_once_with_its_fields(journald, tmp_path):
+    region, tag, synced, entries = mirror_two_batches(journald, tmp_path)
+    crash(journald, synced)  # no page of the unsynced writes reached the disk
+    assert sender(journald, tag, "next boot", 5).wait(60) == 0
+    journald.sync()
+    assert len(list(journald.journal_dir.rglob("system@*.journal~"))) == 1  # archived dirty
+    on_disk = {e[0] for e in journal_entries(journald.journal_dir, MIRRORTEST=tag)}
+    lost = [e for e in entries if e[0] not in on_disk]
+    assert [e[1]["CLIENT"] for e in lost] == [b"unsynced"] * 40
+    got = run_rescue(region, journald.journal_dir)
+    assert [g["__CURSOR"] for g in got] == [e[0] for e in lost]
+    for g, e in zip(got, lost):
+        check_entry(g, *e)
+    # the boot asked for only
+    assert run_rescue(region, journald.journal_dir, boot=uuid.uuid4().hex) == []
+
+
+@pytest.mark.journald
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pages_partly_written_back(journald, tmp_path, seed):
+    """Each page that changed after the sync reached the disk or not, at random (the header
+    page too): the rescue returns exactly the mirrored entries journalctl cannot show."""
+    region, tag, synced, entries = mirror_two_batches(journald, tmp_path)
+    now = journal_file(journald).read_bytes()
+    rng = random.Random(seed)
+    disk = bytearray(now)
+    old = synced.ljust(len(now), b"\0")
+    changed = [p for p in range(0, len(now), PAGE) if now[p:p + PAGE] != old[p:p + PAGE]]
+    assert len(changed) >= 2
+    for p in changed:
+        if rng.random() < 0.5:
+            disk[p:p + PAGE] = old[p:p + PAGE]
+    crash(journald, bytes(disk))
+    journald.sync()
+    # What the disk holds is what `journalctl -b BOOT` shows: a damaged file is read through
+    # the boot's match, and another path through it (a match on another field, or none) may
+    # see a few entries more or less.
+    shown = subprocess.run(["journalctl", "-D", str(journald.journal_dir), "-o", "json",
+                            "-b", kernel_boot_id()], capture_output=True, text=True).stdout
+    shown = {e["__CURSOR"]: e for e in map(json.loads, filter(str.strip, shown.splitlines()))}
+    by_cursor = {e[0]: e for e in entries}
+    on_disk = set(shown) & set(by_cursor)
+    for c in on_disk:  # what is shown is intact: cursors suffice to tell what is there
+        kept = journal_entry(mirrored_by_cursor(region)[c])["MESSAGE"]
+        assert field_bytes(shown[c]["MESSAGE"]) == as_bytes(kept)
+    got = run_rescue(region, journald.journal_dir)
+    cursors = [g["__CURSOR"] for g in got]
+    assert len(cursors) == len(set(cursors))
+    assert set(cursors) == set(by_cursor) - on_disk
+    for g in got:
+        check_entry(g, *by_cursor[g["__CURSOR"]])
+
+
+def mirrored_by_cursor(region):
+    return {r.fields["__CURSOR"]: r for r in mirrored(region)}
+
+
+def test_each_entry_once_and_a_copied_entry_matched_by_content():
+    """The pure core, on cursors of the form sd-journal gives: a record twice in the ring comes
+    back once; an entry the disk holds under another sequence (journald copied it into another
+    file, as the flush to /var/log/journal does: same boot, times and hash) is not rescued; an
+    other entry under a lost one's seqnum does not hide it; records of other boots and
+    records that are not mirrored are left alone."""
+    boot = "101a7ca23dfd4bc9a5c639882121e854"
+
+    def cursor(n, x, seqnum=None, sid="a" * 32, b=boot):
+        """The cursor of entry ``n`` (its times), with hash ``x``, numbered ``seqnum``."""
+        return f"s={sid};i={seqnum or n:x};b={b};m={n:x};t={n + 100:x};x={x:x}"
+
+    def rec(seq, seqnum, x, b=boot):
+        return Record(seq, "b", 0, 0, 0, 0, 6, "svc", f"m{seqnum}",
+                      {"_BOOT_ID": b, "__CURSOR": cursor(seqnum, x, b=b), "__SEQNUM": seqnum,
+                       "__SEQNUM_ID": "a" * 32, "__MONOTONIC_TIMESTAMP": seqnum,
+                       "__REALTIME_TIMESTAMP": seqnum + 100, "PERSISTLOG_MIRROR": "journal"})
+
+    records = [rec(1, 1, 1), rec(2, 2, 2), rec(3, 3, 3), rec(4, 3, 3), rec(5, 4, 4),
+               rec(6, 5, 5, b="f" * 32),
+               Record(7, "b", 0, 0, 0, 0, 6, "app", "not mirrored", {})]
+    disk = [cursor(1, 1), cursor(2, 2, seqnum=99, sid="b" * 32)]  # 1 as is; 2 copied
+    got = missing(records, disk, boot)
+    assert [g["MESSAGE"] for g in got] == ["m3", "m4"]
+    # a new entry under a lost one's seqnum (a journald started over a dirty file) hides nothing
+    other = cursor(9, 0xbad, seqnum=3)
+    assert [g["MESSAGE"] for g in missing(records, disk + [other], boot)] == ["m3", "m4"]
+    moved = cursor(3, 3, seqnum=77, sid="c" * 32)
+    assert [g["MESSAGE"] for g in missing(records, disk + [moved], boot)] == ["m4"]
+    assert [g["MESSAGE"] for g in missing(records, [], "f" * 32)] == ["m5"]
