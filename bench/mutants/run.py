@@ -40,6 +40,7 @@ FAST_TESTS = [
     "tests/test_test_points.py", "tests/test_v1_upgrade.py",
     "tests/test_header_damage.py", "tests/test_hostile_bytes.py",
     "tests/test_header_races.py", "tests/test_stopped_and_killed_writers.py",
+    "tests/test_other_uid_writers.py",
     "tests/test_concurrency.py", "tests/test_model.py", "tests/test_crash.py",
     "tests/test_wrap.py",
 ]
