@@ -181,3 +181,44 @@ def test_unit_guards_on_a_region_and_its_documented_drop_ins_verify(root, tmp_pa
         (d / "50-doc.conf").write_text(drop_in)
         proc = verify(root, text)
         assert proc.returncode == 0 and proc.stdout + proc.stderr == "", (drop_in, proc.stderr)
+
+
+MIRROR_UNIT = SYSTEMD_DIR / "persistlog-mirror.service"
+
+
+def verify_mirror(root, unit_text):
+    (root / "etc/systemd/system/persistlog.service").write_text(UNIT.read_text())
+    (root / "etc/systemd/system/persistlog-mirror.service").write_text(unit_text)
+    return subprocess.run(["systemd-analyze", "verify", "--man=no", "--generators=no",
+                           f"--root={root}", "persistlog-mirror.service"],
+                          capture_output=True, text=True)
+
+
+def test_mirror_unit_verifies_cleanly(root):
+    proc = verify_mirror(root, MIRROR_UNIT.read_text())
+    assert proc.returncode == 0 and proc.stdout + proc.stderr == "", proc.stdout + proc.stderr
+    broken = MIRROR_UNIT.read_text().replace("Type=notify", "Type=notifi")
+    proc = verify_mirror(root, broken)  # verify does look at this unit
+    assert "Failed to parse service type" in proc.stdout + proc.stderr
+
+
+def test_mirror_unit_is_least_privilege(root):
+    text = MIRROR_UNIT.read_text()
+    # an unprivileged dynamic user that reads the journal through its group, writes the ring
+    # through group persistlog, and holds no capability
+    assert re.search(r"^DynamicUser=yes$", text, re.M)
+    groups = re.search(r"^SupplementaryGroups=(.*)$", text, re.M).group(1).split()
+    assert sorted(groups) == ["persistlog", "systemd-journal"]
+    assert re.search(r"^CapabilityBoundingSet=$", text, re.M)
+    assert re.search(r"^ProtectSystem=strict$", text, re.M)
+    assert re.search(r"^Type=notify$", text, re.M)
+    assert "--state-dir /var/lib/persistlog-mirror" in text
+    assert re.search(r"^StateDirectory=persistlog-mirror$", text, re.M)
+    (root / "etc/systemd/system/persistlog-mirror.service").write_text(text)
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=yes", f"--root={root}",
+                           "persistlog-mirror.service"], capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for persistlog-mirror.service: (\d+\.\d+)", proc.stdout)
+    assert m, proc.stdout + proc.stderr
+    print(f"systemd-analyze security exposure of the mirror: {m.group(1)}")
+    # 0.7 when written; fail if hardening is lost
+    assert float(m.group(1)) < 1.5, proc.stdout
