@@ -3,9 +3,10 @@
  * libpersistlog: the logging calls, shaped like sd-journal's.
  *
  * Every call ends in append_fields(), which encodes the record's msgpack
- * payload as a list of buffers for plr_appendv(): the small headers are
- * written into a buffer on the stack, the names and values are the
- * caller's own bytes, so nothing is copied twice and nothing is allocated.
+ * payload as a list of buffers for plr_appendv(): the headers, and short
+ * names and values, are written into a buffer on the stack, long values
+ * are the caller's own bytes, so nothing long is copied twice and nothing
+ * is allocated.
  * The payload is the one persistlog/record.py's encode() makes for the same
  * record: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, then the other fields in
  * order (tests/test_libpersistlog.py compares the bytes).
@@ -144,40 +145,74 @@ static bool name_is(const struct field *f, const char *name, size_t len)
 	return f->name_len == len && memcmp(f->name, name, len) == 0;
 }
 
-/* Key and value headers go here; PLM_MAX_HDR bytes each at most. */
+/*
+ * The payload as buffers for plr_appendv(): headers are written into a
+ * scratch buffer on the stack (room for PLM_MAX_HDR bytes per header), and
+ * so are short names and values, up to COPY_BUDGET bytes in all, so that a
+ * small record is one buffer or a few; longer values stay the caller's
+ * bytes, each its own buffer, copied once, into the region.
+ */
+#define COPY_MAX	64	/* a name or value this short is copied into the scratch */
+#define COPY_BUDGET	512	/* bytes copied into the scratch, in all */
+
 struct encoder {
 	struct plr_iov *iov;
 	uint32_t n;
-	uint8_t *hdr;
-	size_t hdr_used, hdr_cap;
+	uint8_t *scratch;
+	size_t used, cap, copied;
 };
 
+/* Append @len bytes at @base to the payload: extends the last buffer if they follow it. */
 static void put_iov(struct encoder *e, const void *base, size_t len)
 {
+	struct plr_iov *last = e->n ? &e->iov[e->n - 1] : NULL;
+
+	if (last && (const uint8_t *)last->base + last->len == base) {
+		last->len += len;
+		return;
+	}
 	e->iov[e->n].base = base;
 	e->iov[e->n].len = len;
 	e->n++;
 }
 
-/* The header from writer @len bytes just stored at e->hdr + e->hdr_used. */
+/* The @len header bytes a plm_* writer just stored at the scratch's end. */
 static void take_hdr(struct encoder *e, size_t len)
 {
-	put_iov(e, e->hdr + e->hdr_used, len);
-	e->hdr_used += len;
+	put_iov(e, e->scratch + e->used, len);
+	e->used += len;
+}
+
+static uint8_t *hdr_at(struct encoder *e)
+{
+	return e->scratch + e->used;
+}
+
+static size_t hdr_room(const struct encoder *e)
+{
+	return e->cap - e->used;
+}
+
+/* Bytes of a name or value: copied beside the headers if short, else referenced. */
+static void put_bytes(struct encoder *e, const void *s, size_t len)
+{
+	if (len <= COPY_MAX && e->copied + len <= COPY_BUDGET) {
+		memcpy(e->scratch + e->used, s, len);
+		e->copied += len;
+		take_hdr(e, len);
+	} else if (len) {
+		put_iov(e, s, len);
+	}
 }
 
 /* A str if valid UTF-8, else bin: what record.decode() reads back as str or bytes. */
 static void put_text(struct encoder *e, const char *s, size_t len)
 {
-	uint8_t *h = e->hdr + e->hdr_used;
-	size_t cap = e->hdr_cap - e->hdr_used;
-
 	if (utf8_valid((const uint8_t *)s, len))
-		take_hdr(e, plm_str_hdr(h, cap, (uint32_t)len));
+		take_hdr(e, plm_str_hdr(hdr_at(e), hdr_room(e), (uint32_t)len));
 	else
-		take_hdr(e, plm_bin_hdr(h, cap, (uint32_t)len));
-	if (len)
-		put_iov(e, s, len);
+		take_hdr(e, plm_bin_hdr(hdr_at(e), hdr_room(e), (uint32_t)len));
+	put_bytes(e, s, len);
 }
 
 /* Map keys, with their fixstr header byte in front. */
@@ -231,22 +266,22 @@ static int append_fields(struct persistlog_ring *ring, const struct field *f, in
 		return -EINVAL;
 
 	struct plr_iov iov[4 * n + 8];
-	uint8_t hdr[2 * PLM_MAX_HDR * (n + 3) + 8];
-	struct encoder e = { .iov = iov, .hdr = hdr, .hdr_cap = sizeof(hdr) };
+	uint8_t scratch[2 * PLM_MAX_HDR * (n + 3) + 8 + COPY_BUDGET];
+	struct encoder e = { .iov = iov, .scratch = scratch, .cap = sizeof(scratch) };
 
 	pairs = 2u + (ident >= 0 || (idname && *idname)) + (uint32_t)(n - (msg >= 0) -
 								   (prio >= 0) - (ident >= 0));
-	take_hdr(&e, plm_map(hdr, sizeof(hdr), pairs));
-	put_iov(&e, key_message, sizeof(key_message) - 1);
+	take_hdr(&e, plm_map(hdr_at(&e), hdr_room(&e), pairs));
+	put_bytes(&e, key_message, sizeof(key_message) - 1);
 	if (msg >= 0)
 		put_text(&e, f[msg].value, f[msg].value_len);
 	else
 		put_text(&e, "", 0);
-	put_iov(&e, key_priority, sizeof(key_priority) - 1);
-	take_hdr(&e, plm_uint(hdr + e.hdr_used, sizeof(hdr) - e.hdr_used,
+	put_bytes(&e, key_priority, sizeof(key_priority) - 1);
+	take_hdr(&e, plm_uint(hdr_at(&e), hdr_room(&e),
 			      prio >= 0 ? (uint64_t)(f[prio].value[0] - '0') : LOG_INFO));
 	if (ident >= 0 || (idname && *idname)) {
-		put_iov(&e, key_identifier, sizeof(key_identifier) - 1);
+		put_bytes(&e, key_identifier, sizeof(key_identifier) - 1);
 		if (ident >= 0)
 			put_text(&e, f[ident].value, f[ident].value_len);
 		else
@@ -255,9 +290,8 @@ static int append_fields(struct persistlog_ring *ring, const struct field *f, in
 	for (i = 0; i < n; i++) {
 		if (i == msg || i == prio || i == ident)
 			continue;
-		take_hdr(&e, plm_str_hdr(hdr + e.hdr_used, sizeof(hdr) - e.hdr_used,
-					 (uint32_t)f[i].name_len));
-		put_iov(&e, f[i].name, f[i].name_len);
+		take_hdr(&e, plm_str_hdr(hdr_at(&e), hdr_room(&e), (uint32_t)f[i].name_len));
+		put_bytes(&e, f[i].name, f[i].name_len);
 		put_text(&e, f[i].value, f[i].value_len);
 	}
 
