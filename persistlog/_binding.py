@@ -116,6 +116,8 @@ class View:
         rc = lib.plr_check(self.base, self.size, reason, geom)
         if rc < 0:
             _raise(rc, "check")
+        if rc == VALID:
+            self.geometry = (geom.data_size, geom.max_record)
         return rc, INVALID_REASONS.get(reason[0], ""), geom.version if rc == VALID else 0
 
     def format(self, first_seq, realtime_ns):

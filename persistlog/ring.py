@@ -101,8 +101,15 @@ class Ring:
     # -- opening -----------------------------------------------------------
 
     def _attach(self):
-        self._data_size, self._max_record = self._view.attach(
-            self._boot_raw, write_combining=not self._map.is_file)
+        try:
+            self._data_size, self._max_record = self._view.attach(
+                self._boot_raw, write_combining=not self._map.is_file)
+        except UnsupportedVersion:
+            # A read-only-compatible feature this version does not know stops
+            # writers only; a reader reads on (docs/FORMAT.md, the header's ro_compat field).
+            if self.writable or self._view.geometry is None:
+                raise
+            self._data_size, self._max_record = self._view.geometry
         self._trusted = not (self._view.header_flags() & _binding.FLAG_REBUILT)
         if self.writable:
             self._view.register_boot(time.time_ns(), BOOT_SPIN_NS)

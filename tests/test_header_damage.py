@@ -229,9 +229,6 @@ def test_an_unknown_read_only_feature_stops_writers(written, c_writer, tmp_path)
         assert f.read() == before, "a writer that refuses changes nothing"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a read-only open attaches (plr_attach), which "
-                   "refuses unknown ro_compat bits, so a reader cannot read such a region "
-                   "although docs/FORMAT.md says it may")
 def test_an_unknown_read_only_feature_still_lets_a_reader_read(written):
     path, msgs = written
     _forge_geometry(path, ro_compat=1 << 3)
