@@ -15,7 +15,10 @@ Figures, each a median over repeated runs after a warm-up:
   - recovery: plr_scan_region() of full 64 MiB and 1 GiB regions, GB/s;
   - drain: records/s into journald against raw journal.send (bench/drain.py);
   - C API: persistlog_print and persistlog_send (3 fields) against sd_journal_print,
-    sd_journal_send and syslog(3) to the same isolated journald (bench/capi.py).
+    sd_journal_send and syslog(3) to the same isolated journald (bench/capi.py);
+  - mirror: journal entries copied into the ring by ``persistlog mirror``, latency from
+    journald's write to the ring and CPU per entry at 2,000 entries/s, ring bytes per entry
+    (bench/mirror.py).
 Costs are CPU time (of the calling thread, plus journald's own for systemd.journal) unless
 marked wall: the machines this runs on are shared, and elapsed time there counts other
 jobs' turns on the CPU too. No figure is
@@ -35,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import capi, cbench
+from bench import capi, cbench, mirror
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -43,10 +46,12 @@ RESULTS = ROOT / "bench" / "results"
 PLANS = {
     "full": dict(py_records=20_000, py_rounds=15, c_runs=7, c_records=300_000,
                  sizes=(16, 64, 256, 4096), writers=(1, 2, 4, 8),
-                 scans=((64, 7), (1024, 3)), drain=(50_000, 3)),
+                 scans=((64, 7), (1024, 3)), drain=(50_000, 3),
+                 mirror=dict(rate=2000, seconds=10, polls=(0.05, 1.0), burst=20_000)),
     "quick": dict(py_records=2_000, py_rounds=3, c_runs=2, c_records=40_000,
                   sizes=(16, 64, 256, 4096), writers=(1, 2),
-                  scans=((64, 2),), drain=(2_000, 1)),
+                  scans=((64, 2),), drain=(2_000, 1),
+                  mirror=dict(rate=2000, seconds=2, polls=(0.05,), burst=0)),
 }
 SCAN_PAYLOAD = 150  # bytes: the typical record's msgpack payload
 
@@ -293,6 +298,8 @@ def table(res):
     add("")
     lines += capi.table(res["capi"])
     add("")
+    lines += mirror.table(res["mirror"])
+    add("")
     add("Targets (issue 4)")
     for what, value, target, met in targets(res):
         mark = "" if met is None and not target else (
@@ -394,6 +401,8 @@ def main():
     res["scan"] = scan_figures(plan)
     log("drain (bench/drain.py)")
     res["drain"] = drain_figures(plan)
+    log("mirror (bench/mirror.py)")
+    res["mirror"] = mirror.figures(**plan["mirror"])
     res["seconds"] = round(time.monotonic() - t0, 1)
     res["targets"] = [dict(zip(("what", "value", "target", "met"), t)) for t in targets(res)]
     text = table(res)
