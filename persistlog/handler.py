@@ -17,6 +17,11 @@ def priority_for(levelno):
     return 7
 
 
+#: priority_for() of the standard levels, looked up once.
+_PRIORITY = {level: priority_for(level) for level in
+             (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)}
+
+
 class Handler(logging.Handler):
     """Append each ``logging`` record to a region.
 
@@ -42,16 +47,25 @@ class Handler(logging.Handler):
     def emit(self, record):
         """Append *record*; errors go to ``handleError`` as logging expects."""
         try:
-            self.ring.append(
-                self.format(record),
-                priority=priority_for(record.levelno),
-                identifier=self.identifier or record.name,
-                CODE_FILE=record.pathname,
-                CODE_LINE=record.lineno,
-                CODE_FUNC=record.funcName,
-                LOGGER=record.name,
-                THREAD_NAME=record.threadName,
-            )
+            if self.formatter is None and not (record.exc_info or record.exc_text
+                                               or record.stack_info):
+                # what logging's default Formatter ("%(message)s") makes of
+                # such a record, without its calls
+                message = record.getMessage()
+            else:
+                message = self.format(record)
+            levelno = record.levelno
+            priority = _PRIORITY.get(levelno)
+            if priority is None:
+                priority = priority_for(levelno)
+            name = record.name
+            self.ring._append_fields(message, priority, self.identifier or name, {
+                "CODE_FILE": record.pathname,
+                "CODE_LINE": record.lineno,
+                "CODE_FUNC": record.funcName,
+                "LOGGER": name,
+                "THREAD_NAME": record.threadName,
+            })
         except Exception:
             self.handleError(record)
 

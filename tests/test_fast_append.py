@@ -8,9 +8,11 @@ errors and their messages (RecordTooLarge with nothing written,
 InvalidRecord), closed and read-only rings, forked writers, the block
 device's write-back.
 """
+import logging
 import math
 import os
 import subprocess
+import sys
 import threading
 
 import msgpack
@@ -299,3 +301,63 @@ def test_block_device_record_is_written_back_at_once(tmp_path):
         ring.close()
     finally:
         subprocess.run(["losetup", "-d", dev], check=False)
+
+
+# -- persistlog.Handler ------------------------------------------------------------------
+
+@pytest.fixture
+def logged(region):
+    """(logger, handler, ring): a logger whose only handler appends to a fresh ring."""
+    ring = persistlog.open(region, size=1 << 20)
+    handler = persistlog.Handler(ring=ring, identifier="app")
+    log = logging.getLogger(f"persistlog-fast-{os.path.basename(os.path.dirname(region))}")
+    log.propagate = False
+    log.setLevel(1)
+    log.addHandler(handler)
+    yield log, handler, ring
+    log.removeHandler(handler)
+    handler.close()
+    ring.close()
+
+
+def test_handler_record_is_the_map_of_its_fields(logged):
+    log, handler, ring = logged
+    log.info("hello %s, %d", "world", 42)
+    line = sys._getframe().f_lineno - 1
+    (seq, payload), = payloads_since(ring, 0)
+    assert payload == packed("hello world, 42", 6, "app", {
+        "CODE_FILE": __file__, "CODE_LINE": line,
+        "CODE_FUNC": "test_handler_record_is_the_map_of_its_fields",
+        "LOGGER": log.name, "THREAD_NAME": threading.current_thread().name})
+
+
+def test_handler_message_is_what_the_formatter_makes(logged):
+    # without a formatter, the message is what logging's default one makes:
+    # getMessage(), and the traceback or stack after it when there is one
+    log, handler, ring = logged
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed %d", 7)
+    log.warning("with stack", stack_info=True)
+    log.log(25, "between info and warning")  # a level of its own: priority_for()
+    log.log(1, "below debug")
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    log.error("formatted")
+    recs = list(ring.records())
+    exc, stack, mid, low, fmt = recs
+    assert exc.message.startswith("failed 7\nTraceback (most recent call last):")
+    assert exc.message.endswith("ValueError: boom") and exc.priority == 3
+    assert stack.message.startswith("with stack\nStack (most recent call last):")
+    assert (mid.message, mid.priority) == ("between info and warning", 6)
+    assert (low.message, low.priority) == ("below debug", 7)
+    assert (fmt.message, fmt.priority) == ("[ERROR] formatted", 3)
+
+
+def test_handler_errors_go_to_handle_error(logged, monkeypatch):
+    log, handler, ring = logged
+    failed = []
+    monkeypatch.setattr(handler, "handleError", failed.append)
+    ring.close()
+    log.info("after close")
+    assert len(failed) == 1 and failed[0].getMessage() == "after close"
