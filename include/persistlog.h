@@ -230,8 +230,9 @@ enum {
  *
  * Installs handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT that
  * run on an alternate signal stack (64 KiB, given to the calling thread;
- * sigaltstack(2) is per thread, so in other threads the handler runs on the
- * thread's own stack unless that thread set one up) and append one record
+ * sigaltstack(2) is per thread: another thread that calls this function
+ * again gets one too, others run the handler on their own stack, where a
+ * stack overflow cannot be recorded) and append one record
  * to the default region at priority 2 (LOG_CRIT):
  *
  *   MESSAGE            "crashed: SIGSEGV (SEGV_MAPERR) at 0x0 in thread
@@ -263,7 +264,8 @@ enum {
  * The default region is opened here (when it cannot be, the error is
  * returned and nothing is installed), so the handler itself opens nothing.
  * Return: 0, a negative code of opening the default region, or -errno of
- * sigaltstack(2) or sigaction(2).  Call it once, early; not
+ * sigaltstack(2) or sigaction(2).  Call it early; a second call installs
+ * nothing more than the calling thread's alternate stack.  Not
  * async-signal-safe.
  */
 int persistlog_install_crash_handler(int flags);
