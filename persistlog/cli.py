@@ -202,9 +202,15 @@ def _jsonable(v):
 
 SHORT_OUTPUTS = ("short", "short-precise", "short-iso", "short-iso-precise",
                  "short-monotonic", "short-unix")
-OUTPUTS = SHORT_OUTPUTS + ("json", "json-pretty", "json-persistlog", "export", "cat", "msgpack")
+OUTPUTS = SHORT_OUTPUTS + ("json", "json-pretty", "json-persistlog", "export", "verbose", "cat",
+                           "msgpack")
 # Outputs that show a record as the journal entry it becomes (persistlog/export.py).
 ENTRY_OUTPUTS = ("json", "json-pretty", "export")
+# Outputs that --output-fields narrows, as journalctl's do.
+FIELD_OUTPUTS = ENTRY_OUTPUTS + ("verbose", "cat")
+# Fields journalctl keeps in json and export whatever --output-fields says.
+ALWAYS_FIELDS = frozenset(("__CURSOR", "__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP",
+                           "_BOOT_ID"))
 
 
 def _stamp(ns, iso=False, *, output=None, utc=False):
@@ -246,15 +252,212 @@ def _printable(text, indent=None):
     return text
 
 
-def format_record(rec, output, *, utc=False, hostname=None, region="", host=None):
+def parse_output_fields(text):
+    """``--output-fields=A,B``: the set of field names (journal names, as
+    ``-o verbose`` shows them).
+
+    Raises:
+        UsageError: an empty or malformed name.
+    """
+    names = [n.strip() for n in text.split(",")]
+    for n in names:
+        if not _MATCH_NAME.fullmatch(n):
+            raise UsageError(f"bad field name {n!r} in --output-fields: upper-case letters, "
+                             "digits and '_', as journald names fields")
+    return frozenset(names)
+
+
+def format_bytes(n):
+    """*n* bytes as systemd's format_bytes() writes a size: ``4B``, ``1.5K``, ``2.0M``
+    (1024-based, one decimal truncated)."""
+    for i, suffix in reversed(list(enumerate("KMGTPE", 1))):
+        factor = 1024 ** i
+        if n >= factor:
+            return f"{n // factor}.{n * 10 // factor % 10}{suffix}"
+    return f"{n}B"
+
+
+def _shown_value(value):
+    """A field value (bytes) as journalctl shows it: the text when it is
+    UTF-8 with no control character but tab and newline, else None (shown
+    as a blob)."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(c in _BLOB_CHARS for c in text):
+        return None
+    return text
+
+
+_BLOB_CHARS = frozenset(chr(c) for c in (*range(0x20), *range(0x7f, 0xa0)) if c not in (9, 10))
+_ADDRESS_FIELDS = frozenset(("__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP"))
+
+
+def _verbose_stamp(ns, utc):
+    """A verbose header's time: ``Mon 2026-11-30 00:07:54.500614 UTC``."""
+    secs, usec = divmod(ns // 1000, 1_000_000)
+    try:
+        dt = datetime.fromtimestamp(secs, timezone.utc)
+        if not utc:
+            dt = dt.astimezone()
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds
+        return f"@{secs}.{usec:06d}"
+    return dt.strftime("%a %Y-%m-%d %H:%M:%S") + f".{usec:06d} " + (dt.strftime("%Z") or "UTC")
+
+
+def format_verbose(rec, fields, *, utc=False, output_fields=None, color=None):
+    """*rec* as ``journalctl -o verbose`` shows an entry.
+
+    A header line with the time (microseconds, local unless *utc*) and a
+    cursor-like ``[i=SEQ;b=BOOT;m=MONOTONIC;t=REALTIME]`` (hexadecimal: the
+    seq, the boot ID, microseconds), then each of *fields* (the journal
+    entry, ``export.record_fields``; the two timestamps are in the header)
+    four spaces in as NAME=value, continuation lines under the value, a
+    value that is not printable UTF-8 as ``NAME=[4B blob data]``.  Only
+    *output_fields* (a set of names) when given; MESSAGE bold with *color*.
+    """
+    boot = rec.boot_id.replace("-", "")
+    lines = [f"{_verbose_stamp(rec.realtime_ns, utc)} [i={rec.seq:x};b={boot};"
+             f"m={rec.monotonic_ns // 1000:x};t={rec.realtime_ns // 1000:x}]"]
+    for name, value in fields:
+        if name in _ADDRESS_FIELDS or (output_fields is not None and name not in output_fields):
+            continue
+        text = _shown_value(value)
+        if text is None:
+            text = f"[{format_bytes(len(value))} blob data]"
+        text = text.replace("\n", "\n" + " " * (4 + len(name) + 1))
+        on, off = (_HIGHLIGHT, _NORMAL) if color and name == MESSAGE else ("", "")
+        lines.append(f"    {on}{name}={text}{off}")
+    return "\n".join(lines)
+
+
+def _cat_fields(fields, output_fields):
+    """``-o cat --output-fields=``: the value of each listed field the entry
+    has, one a line (control characters escaped); None when it has none of
+    them, as journalctl then prints nothing for the entry.  journalctl
+    walks the fields in its set's hash order; this in the entry's order."""
+    values = [_printable(v.decode("utf-8", "replace")) for n, v in fields if n in output_fields]
+    return "\n".join(values) if values else None
+
+
+# Colours by priority, as journalctl 252 sets them (get_log_colors(),
+# ansi-color.h): err and above bold red, warning bold yellow, notice bold,
+# debug grey, info plain; a --grep match in the "highlight" colour, which is
+# bold for err and warning, red for notice and debug.
+_NORMAL, _HIGHLIGHT, _RED = "\x1b[0m", "\x1b[0;1;39m", "\x1b[0;1;31m"
+_YELLOW = {"256": "\x1b[0;1;38;5;185m", "16": "\x1b[0;1;33m"}
+_GREY = {"256": "\x1b[0;38;5;245m", "16": "\x1b[0;90m"}
+
+
+def priority_colors(priority, mode):
+    """The (on, highlight) escape sequences of a message of *priority* in
+    colour *mode* ("16" or "256"); None for plain text (info, or no mode)."""
+    if not mode:
+        return None
+    if priority <= 3:
+        return _RED, _HIGHLIGHT
+    if priority == 4:
+        return _YELLOW[mode], _HIGHLIGHT
+    if priority == 5:
+        return _HIGHLIGHT, _RED
+    if priority == 7:
+        return _GREY[mode], _RED
+    return None
+
+
+def color_mode(env=None, tty=None):
+    """Whether and how to colour, as systemd 252 decides: ``$SYSTEMD_COLORS``
+    first (a boolean, ``16`` or ``256``; any other value is ignored), else
+    none when ``$NO_COLOR`` is set (even empty), when ``$TERM`` is unset or
+    ``dumb``, or when stdout and stderr are not both terminals (checked
+    against journalctl 252 on a pseudo-terminal).
+
+    Args:
+        env (dict | None): the environment (default: os.environ).
+        tty (bool | None): whether stdout and stderr are terminals (default: ask).
+
+    Returns:
+        str | None: "256", "16", or None for no colour.
+    """
+    env = os.environ if env is None else env
+    forced = env.get("SYSTEMD_COLORS")
+    if forced is not None:
+        t = forced.strip().lower()
+        if t in ("16", "256"):
+            return t
+        try:
+            return "256" if _parse_bool(t) else None
+        except argparse.ArgumentTypeError:
+            pass
+    if "NO_COLOR" in env or env.get("TERM", "dumb") == "dumb":
+        return None
+    if tty is None:
+        tty = os.isatty(1) and os.isatty(2)
+    return "256" if tty else None
+
+
+_TAB = " " * 8  # journalctl's short modes write a tab as 8 spaces (strip_tab_ansi)
+
+
+def _colored_lines(message, colors, span, indent):
+    """A short mode's message in *colors* as journalctl 252 writes it
+    (print_multiline): each line in the colour, continuation lines indented
+    by *indent*, the --grep match *span* highlighted when it starts in the
+    first line (journalctl mis-places a later one; this leaves it out)."""
+    on, hl = colors
+    lines = message.split("\n")
+    out = []
+    for i, line in enumerate(lines):
+        if i == 0 and span[0] < len(line):
+            s, e = span[0], min(len(line), span[1])
+            text = (on + _short_text(line[:s]) + hl + _short_text(line[s:e])
+                    + (on + _short_text(line[e:]) if len(line) > e else ""))
+        else:
+            text = on + _short_text(line)
+        out.append((" " * indent if i else "") + text + _NORMAL)
+    return "\n".join(out)
+
+
+def _short_text(text):
+    return _printable(text.replace("\t", _TAB))
+
+
+def _colored(message, colors, span, indent=None):
+    """*message* escaped as _printable does, in *colors* (on, highlight), the
+    --grep match *span* (start, end) in the highlight colour, written as
+    journalctl 252 writes it: on, text, highlight, match, on, rest, off."""
+    s, e = span
+    return (colors[0] + _printable(message[:s], indent) + colors[1]
+            + _printable(message[s:e], indent) + colors[0] + _printable(message[e:], indent)
+            + _NORMAL)
+
+
+def format_record(rec, output, *, utc=False, hostname=None, region="", host=None,
+                  output_fields=None, color=None, grep=None):
     """Return *rec* rendered in *output* (one of OUTPUTS) as a str, or msgpack
     and export as bytes.  The short modes print *hostname* after the time when
-    given, as journalctl prints the entry's host.  json, json-pretty and export
-    show the journal entry of *rec* from *region* on *host* (an export.Host,
-    this machine when None), as journalctl -o json/json-pretty/export would;
-    json-persistlog shows ``Record.to_dict()``."""
-    if output in ENTRY_OUTPUTS:
+    given, as journalctl prints the entry's host.  json, json-pretty, export
+    and verbose show the journal entry of *rec* from *region* on *host* (an
+    export.Host, this machine when None), as journalctl -o json/json-pretty/
+    export/verbose would; json-persistlog shows ``Record.to_dict()``.
+
+    *output_fields* (a set of journal field names) narrows json, json-pretty,
+    export (which keep ALWAYS_FIELDS too), verbose and cat, as journalctl's
+    --output-fields does.  With *color* ("16" or "256", see color_mode) the
+    message of the short modes and cat is coloured by priority and the match
+    of *grep* (a compiled pattern) highlighted, as journalctl does on a
+    terminal.
+    """
+    if output in ENTRY_OUTPUTS or output == "verbose" or (output == "cat" and output_fields):
         fields = export.record_fields(rec, region, host or export.Host())
+        if output == "verbose":
+            return format_verbose(rec, fields, utc=utc, output_fields=output_fields,
+                                  color=color)
+        if output == "cat":
+            return _cat_fields(fields, output_fields)
+        if output_fields is not None:
+            fields = [(n, v) for n, v in fields if n in output_fields or n in ALWAYS_FIELDS]
         if output == "export":
             return export.encode_entry(fields)
         if output == "json":
@@ -266,28 +469,40 @@ def format_record(rec, output, *, utc=False, hostname=None, region="", host=None
         return json.dumps(_jsonable(rec.to_dict()), ensure_ascii=False, default=str)
     if output == "msgpack":
         return msgpack.packb(rec.to_dict(), use_bin_type=True)
+    colors = priority_colors(rec.priority, color)
+    if colors:
+        m = grep.search(rec.message) if grep is not None else None
+        span = m.span() if m else (0, 0)
     if output == "cat":
-        return _printable(rec.message)
+        return _colored(rec.message, colors, span) if colors else _printable(rec.message)
     if output == "short-monotonic":
         stamp = _monotonic(rec.monotonic_ns)
     else:
         stamp = _stamp(rec.realtime_ns, output=output, utc=utc)
     host = f" {_printable(hostname)}" if hostname else ""
     prefix = f"{stamp}{host} {_printable(rec.identifier or 'unknown')}[{rec.pid}]: "
-    return prefix + _printable(rec.message, indent=len(prefix))
+    if colors:
+        return prefix + _colored_lines(rec.message, colors, span, len(prefix))
+    return prefix + _printable(rec.message.replace("\t", _TAB), indent=len(prefix))
 
 
 class Printer:
     """Writes records to stdout, with journalctl's "-- Boot ID --" separators
-    in the short modes (not with *quiet*).  ``shown`` counts the records."""
+    in the short modes and verbose (not with *quiet*); the other arguments
+    as format_record takes them.  ``shown`` counts the records."""
 
-    def __init__(self, output, *, utc=False, hostname=None, quiet=False, region=""):
+    def __init__(self, output, *, utc=False, hostname=None, quiet=False, region="",
+                 output_fields=None, color=None, grep=None):
         self.output = output
         self.utc = utc
         self.hostname = hostname
         self.region = region
-        self.host = export.Host() if output in ENTRY_OUTPUTS else None
-        self.separators = output in SHORT_OUTPUTS and not quiet
+        self.output_fields = output_fields if output in FIELD_OUTPUTS else None
+        self.color = color if output in SHORT_OUTPUTS + ("cat", "verbose") else None
+        self.grep = grep
+        self.host = (export.Host() if output in ENTRY_OUTPUTS or output == "verbose"
+                     or self.output_fields else None)
+        self.separators = output in SHORT_OUTPUTS + ("verbose",) and not quiet
         self.boot = None
         self.shown = 0
         self.binary = output in ("msgpack", "export")
@@ -296,11 +511,15 @@ class Printer:
     def __call__(self, rec):
         if self.separators and rec.boot_id != self.boot:
             if self.boot is not None:
-                self.out.write(f"-- Boot {rec.boot_id} --\n")
+                # as journalctl 252: 32 hex digits, bold when coloured
+                on, off = (_HIGHLIGHT, _NORMAL) if self.color else ("", "")
+                self.out.write(f"{on}-- Boot {rec.boot_id.replace('-', '')} --{off}\n")
             self.boot = rec.boot_id
         text = format_record(rec, self.output, utc=self.utc, hostname=self.hostname,
-                             region=self.region, host=self.host)
-        self.out.write(text if self.binary else text + "\n")
+                             region=self.region, host=self.host,
+                             output_fields=self.output_fields, color=self.color, grep=self.grep)
+        if text is not None:  # None: cat of fields the record lacks
+            self.out.write(text if self.binary else text + "\n")
         self.shown += 1
 
     def flush(self):
@@ -380,18 +599,120 @@ class CommandFailed(Exception):
         self.code = code
 
 
+_MATCH_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+
+
+def parse_matches(words):
+    """Parse dump's ``FIELD=VALUE`` arguments as journalctl takes them: values
+    of one field are ORed, different fields ANDed, and ``+`` between two
+    groups ORs the groups.  Field names are journal names (as ``-o verbose``
+    shows them); a ``_BOOT_ID`` value may have dashes.
+
+    Returns:
+        list[dict[str, frozenset[bytes]]]: the groups; empty when no words.
+
+    Raises:
+        UsageError: a word that is not FIELD=VALUE, or a ``+`` not between
+        two matches.
+    """
+    groups, group = [], {}
+    for w in words:
+        if w == "+":
+            if not group:
+                raise UsageError('"+" can only be used between matches')
+            groups.append(group)
+            group = {}
+            continue
+        name, eq, value = w.partition("=")
+        if not eq or not _MATCH_NAME.fullmatch(name):
+            raise UsageError(f"bad match {w!r}: use FIELD=VALUE, FIELD as journald names "
+                             "fields (upper-case letters, digits, '_')")
+        if name == "_BOOT_ID" and len(value.replace("-", "")) == 32:
+            value = value.replace("-", "").lower()
+        group.setdefault(name, set()).add(value.encode("utf-8", "surrogateescape"))
+    if group:
+        groups.append(group)
+    elif groups:
+        raise UsageError('"+" can only be used between matches')
+    return [{k: frozenset(v) for k, v in g.items()} for g in groups]
+
+
+def match_entry(groups, fields):
+    """Whether an entry's *fields* ((name, bytes) pairs) pass *groups*
+    (parse_matches): some group has, for each of its fields, one of its values."""
+    have = {}
+    for name, value in fields:
+        have.setdefault(name, set()).add(value)
+    return any(all(not values.isdisjoint(have.get(name, ())) for name, values in g.items())
+               for g in groups)
+
+
+_BOOT_DESCRIPTOR = re.compile(
+    r"(?P<id>[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12})"
+    r"(?P<off>[+-]\d+)?|(?P<n>[+-]?\d+)")
+
+
+def parse_boot_descriptor(text):
+    """Parse ``-b`` as journalctl takes it: ``ID``, ``ID+N``, ``ID-N`` (the
+    boot N after or before ID), or ``N``: 0 this boot, -1 the previous, 1
+    the oldest, +2 the second oldest.  IDs with or without dashes.
+
+    Returns:
+        tuple[str | None, int]: the boot ID (None for an offset alone) and
+        the offset.
+
+    Raises:
+        UsageError: anything else.
+    """
+    m = _BOOT_DESCRIPTOR.fullmatch(text.strip())
+    if not m:
+        raise UsageError(f"not a boot ID or offset: {text!r} (an ID with or without dashes, "
+                         "ID+N, ID-N, or N: 0 this boot, -1 the previous, 1 the oldest)")
+    if m.group("n") is not None:
+        return None, int(m.group("n"))
+    return m.group("id"), int(m.group("off") or 0)
+
+
 def _selection(args):
+    """The boot dump shows: None (every boot), an offset (int), a boot ID
+    (str), or (boot ID, offset) for ``-b ID±N``."""
     if args.all:
         return None
     if args.previous_boot:
         return -1
     if args.boot is not None:
-        return _parse_boot_offset(args.boot)
+        boot_id, offset = parse_boot_descriptor(args.boot)
+        if boot_id is None:
+            return offset
+        return (boot_id, offset) if offset else boot_id
     return 0
 
 
-def _filter(args):
-    """The test a record must pass to be shown, from dump's options."""
+def _resolve(ring, selection, text):
+    """The selector ``Ring.records`` takes for *selection* (from _selection);
+    an ID must name a boot the region has (or this boot), ``ID±N`` one N
+    boots away from it.
+
+    Raises:
+        BootNotFound: no such boot; *text* is what the user typed.
+    """
+    if selection is None or isinstance(selection, int):
+        return selection
+    boot_id, offset = selection if isinstance(selection, tuple) else (selection, 0)
+    boot_id = ring.resolve_boot(boot_id)
+    boots = [b.boot_id for b in ring.boots()]
+    if offset == 0 and (boot_id in boots or boot_id == ring.current_boot_id):
+        return boot_id
+    if boot_id in boots and 0 <= boots.index(boot_id) + offset < len(boots):
+        return boots[boots.index(boot_id) + offset]
+    what = f"boot {text}" if boot_id in boots else f"boot {boot_id}"
+    raise BootNotFound(f"no {what} in {ring.path} ({len(boots)} boot(s) known; "
+                       "persistlog list-boots shows them)")
+
+
+def _filter(args, entry=None):
+    """The test a record must pass to be shown, from dump's options; *entry*
+    gives a record's journal fields for the FIELD=VALUE matches."""
     lo, hi = parse_priority_range(args.priority) if args.priority else (0, 7)
     since = parse_time(args.since) if args.since else None
     until = parse_time(args.until) if args.until else None
@@ -399,13 +720,15 @@ def _filter(args):
         raise UsageError("--since is after --until")
     idents = frozenset(args.identifier) if args.identifier else None
     grep = compile_grep(args.grep, args.case_sensitive) if args.grep is not None else None
+    groups = parse_matches(args.matches)
 
     def wanted(rec):
         return (lo <= rec.priority <= hi
                 and (since is None or rec.realtime_ns >= since)
                 and (until is None or rec.realtime_ns <= until)
                 and (idents is None or rec.identifier in idents)
-                and (grep is None or grep.search(rec.message) is not None))
+                and (grep is None or grep.search(rec.message) is not None)
+                and (not groups or match_entry(groups, entry(rec))))
     return wanted
 
 
@@ -422,19 +745,31 @@ def cmd_dump(args):
     """``dump``: print the selected records, then follow with ``-f``; returns the exit code."""
     if args.follow and args.reverse:
         raise UsageError("-f and -r cannot be used together")
-    wanted = _filter(args)
+    region = os.path.abspath(args.region or default_region())
+    host = []
+
+    def entry(rec):
+        if not host:
+            host.append(export.Host())
+        return export.record_fields(rec, region, host[0])
+
+    wanted = _filter(args, entry)
     lines = args.lines
     if lines is None and (args.follow or args.pager_end):
         lines = (False, 10 if args.follow else 1000)  # as journalctl -f and -e
     boot = _selection(args)
+    output_fields = parse_output_fields(args.output_fields) if args.output_fields else None
+    grep = compile_grep(args.grep, args.case_sensitive) if args.grep is not None else None
     printer = Printer(args.output, utc=args.utc, quiet=args.quiet,
                       hostname=None if args.no_hostname else socket.gethostname(),
-                      region=os.path.abspath(args.region or default_region()))
+                      region=region, output_fields=output_fields, color=color_mode(),
+                      grep=grep)
     archived = _archived_records(args, boot) if isinstance(boot, str) else None
     if archived is not None:
         return _show(args, printer, _pick([r for r in archived if wanted(r)], lines,
                                          args.reverse))
     with open_ring(args.region, readonly=True) as ring:
+        boot = _resolve(ring, boot, args.boot)
         recs = _pick([r for r in ring.records(boot=boot) if wanted(r)], lines, args.reverse)
         if not args.follow:
             return _show(args, printer, recs)
@@ -580,12 +915,42 @@ _DASH_VALUE_OPTIONS = frozenset(("-S", "--since", "-U", "--until", "-g", "--grep
                                  "-t", "--identifier"))
 
 
+_BOOT_OPTIONS = frozenset(("-b", "--boot", "--boot-offset"))
+
+
+class _Words:
+    """An iterator over a list of words that can look at the next one."""
+
+    def __init__(self, words):
+        self.words, self.i = list(words), 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.i >= len(self.words):
+            raise StopIteration
+        self.i += 1
+        return self.words[self.i - 1]
+
+    def peek(self):
+        return self.words[self.i] if self.i < len(self.words) else None
+
+
+def next_is_match(words):
+    """Whether the next of *words* (a _Words) is a match (FIELD=VALUE or +)."""
+    w = words.peek()
+    return w is not None and (w == "+" or ("=" in w and not w.startswith("-")))
+
+
 def _attach_dash_values(argv):
     """Return *argv* with ``--since -1h`` written ``--since=-1h``.
 
     getopt, and so journalctl, takes the word after an option that needs a
     value whatever it looks like; argparse takes a word starting with '-'
-    for another option.  Only dump's words are touched, up to ``--``.
+    for another option.  And ``-b`` before a match (``-b FOO=x``) is ``-b``
+    alone, as journalctl reads it.  Only dump's words are touched, up to
+    ``--``.
     """
     i = 0
     if argv[:1] == ["--region"]:
@@ -595,13 +960,15 @@ def _attach_dash_values(argv):
     if argv[i:i + 1] != ["dump"]:
         return argv
     out = argv[:i + 1]
-    words = iter(argv[i + 1:])
+    words = _Words(argv[i + 1:])
     for w in words:
         if w == "--":
             out.append(w)
             out.extend(words)
             break
-        if w in _DASH_VALUE_OPTIONS:
+        if w in _BOOT_OPTIONS and next_is_match(words):
+            w = "--boot=0"  # -b alone before a match, as journalctl reads it
+        elif w in _DASH_VALUE_OPTIONS:
             value = next(words, None)
             if value is not None and value.startswith("-"):
                 w = f"{w}={value}" if w.startswith("--") else w + value
@@ -656,16 +1023,25 @@ def build_parser():
                    help="run COMMAND and append each line of its stdout and stderr")
     c.set_defaults(func=cmd_cat)
 
-    d = sub.add_parser("dump", parents=[region], help="print records (default: this boot)")
+    d = sub.add_parser("dump", parents=[region], help="print records (default: this boot)",
+                       usage="%(prog)s [OPTIONS] [FIELD=VALUE ...] [+ FIELD=VALUE ...]",
+                       epilog="FIELD=VALUE: only records whose journal entry (-o verbose "
+                              "shows it) has that value; values of one field are ORed, "
+                              "different fields ANDed, '+' ORs the groups around it, as "
+                              "journalctl's matches.")
     g = d.add_mutually_exclusive_group()
     g.add_argument("--previous-boot", action="store_true", help="the previous boot (-b -1)")
     g.add_argument("-b", "--boot", "--boot-offset", dest="boot", nargs="?", const="0",
-                   metavar="ID|N", help="a boot: its ID (with or without dashes), or an "
-                   "offset, 0 this boot (-b alone), -1 the previous, 1 the oldest")
+                   metavar="ID[±N]|N", help="a boot: its ID (with or without dashes), "
+                   "ID+N/ID-N the boot N after/before it, or an offset, 0 this boot (-b "
+                   "alone), -1 the previous, 1 the oldest")
     g.add_argument("--all", action="store_true", help="every boot")
     d.add_argument("-o", "--output", default="short", choices=OUTPUTS,
                    help="json, json-pretty, export: the journal entry as journalctl prints "
                         "it (export feeds systemd-journal-remote); json-persistlog: the record")
+    d.add_argument("--output-fields", metavar="FIELD,...",
+                   help="only these fields in json, json-pretty, export, verbose and cat "
+                        "(journal names, as -o verbose shows them)")
     d.add_argument("-n", "--lines", type=_parse_lines, nargs="?", const=(False, 10),
                    metavar="N|+N|all", help="the newest N records (-n alone: 10), +N the "
                    "oldest N")
@@ -693,7 +1069,7 @@ def build_parser():
     d.add_argument("--archive-dir", metavar="DIR",
                    help="where the daemon archives drained boots (default from "
                         "/etc/persistlog.conf, else /var/lib/persistlog/boots)")
-    d.set_defaults(func=cmd_dump)
+    d.set_defaults(func=cmd_dump, matches=[])
 
     lb = sub.add_parser("list-boots", parents=[region], help="list the boots in the region")
     lb.add_argument("-o", "--output", default="short", choices=["short", "json"])
@@ -734,7 +1110,12 @@ def main(argv=None):
         from . import mirror
         return mirror.main(mirror_argv)
     parser = build_parser()
-    args = parser.parse_args(_attach_dash_values(argv))
+    args, extra = parser.parse_known_args(_attach_dash_values(argv))
+    if extra:
+        # dump's FIELD=VALUE matches, anywhere among its options as journalctl takes them
+        if getattr(args, "command", None) != "dump" or any(w.startswith("-") for w in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.matches = extra
     if not getattr(args, "command", None):
         parser.print_usage(sys.stderr)
         return EXIT_USAGE

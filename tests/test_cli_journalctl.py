@@ -121,9 +121,13 @@ def test_boot_forms(run, cli, region):
     assert cat(run("dump", "-o", "cat", "-b", "-o", "cat")) == ["in B"]  # -b alone before -o
     st = json.loads(run("stat", "-o", "json", "-b", uuid.UUID(BOOT_A).hex).stdout)
     assert (st["boot_id"], st["records"]) == (BOOT_A, 1)
-    # an ID whose 32 digits are all decimal is an ID (with no records), not an offset
+    # an ID whose 32 digits are all decimal is an ID, not an offset; the region
+    # has no such boot: one line and exit 4 (journalctl: "Data from the
+    # specified boot ... is not available", exit 1)
     r = run("dump", "-b", "1" * 32)
-    assert (r.returncode, r.stdout, r.stderr) == (0, "-- No entries --\n", "")
+    assert (r.returncode, r.stdout) == (4, "")
+    assert r.stderr == (f"persistlog: no boot {uuid.UUID('1' * 32)} in {region} (2 boot(s) "
+                        "known; persistlog list-boots shows them)\n")
     r = run("dump", "-b", "-5")
     assert r.returncode == 4 and "no boot -5" in r.stderr
 
@@ -141,7 +145,7 @@ def test_no_entries_and_quiet(run):
     run("append", "a", boot=BOOT_A)
     run("append", "b", boot=BOOT_B)
     loud = cat(run("dump", "--all"))
-    assert len(loud) == 3 and loud[1] == f"-- Boot {BOOT_B} --"
+    assert len(loud) == 3 and loud[1] == f"-- Boot {uuid.UUID(BOOT_B).hex} --"  # as journalctl
     quiet = cat(run("dump", "--all", "-q"))
     assert len(quiet) == 2 and not any(x.startswith("--") for x in quiet)
 
@@ -453,3 +457,245 @@ def test_dump_takes_systemd_times(run):
     assert cat(run("dump", "-o", "cat", "--since", "-1h30min", "--until", "5min left")) == ["x"]
     assert cat(run("dump", "-o", "cat", "--since", "tomorrow")) == []
     assert cat(run("dump", "-o", "cat", "-U", "2000-01-01 00:00 UTC")) == []
+
+
+# ------------------- verbose, --output-fields, matches, -b ID±N, colours: against journalctl
+#
+# The records go through ``dump -o export`` into a journal file written by the real
+# systemd-journal-remote; journalctl --file then shows the same entries as dump does.
+
+JOURNAL_REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
+                                   "/usr/lib/systemd/systemd-journal-remote")
+                       if os.path.exists(p)), None)
+needs_remote = pytest.mark.skipif(
+    JOURNAL_REMOTE is None or subprocess.run(["sh", "-c", "command -v journalctl"],
+                                             capture_output=True).returncode != 0,
+    reason="systemd-journal-remote not installed (run .ci/daemon-deps.sh)")
+BOOT_C = str(uuid.UUID(int=0xC))
+HEX = {b: uuid.UUID(b).hex for b in (BOOT_A, BOOT_B, BOOT_C)}
+
+# (boot, message, priority, identifier, fields)
+ENTRIES = [
+    (BOOT_A, "disk full", 3, "app", {"FOO": "bar", "UNIT": "a"}),
+    (BOOT_A, "multi\nline\twith a tab", 4, "app2", {"FOO": "baz", "BIN": b"\x00\x01ab"}),
+    (BOOT_A, "a notice", 5, "app", {"UNIT": "b", "ESC": "x\x1by"}),
+    (BOOT_B, "debug line", 7, "app", {"FOO": "bar"}),
+    (BOOT_B, "plain info", 6, "app2", {"BIG": b"\xff" * 1536}),
+    (BOOT_C, "critical", 2, "app", {"UNIT": "a", "FOO": "qux"}),
+]
+
+
+@pytest.fixture
+def journal_file(region, tmp_path):
+    """The region holding ENTRIES (this boot: C) and their journal file, written by
+    systemd-journal-remote from ``dump --all -o export``; returns the file's path."""
+    import persistlog
+    for boot, message, priority, ident, fields in ENTRIES:
+        os.environ["PERSISTLOG_BOOT_ID"] = boot
+        try:
+            with persistlog.open(region) as ring:
+                ring.append(message, priority=priority, identifier=ident, **fields)
+        finally:
+            del os.environ["PERSISTLOG_BOOT_ID"]
+    raw = subprocess.run([sys.executable, "-m", "persistlog", "--region", region, "dump",
+                          "--all", "-o", "export"], capture_output=True, check=True,
+                         env={**os.environ, "PERSISTLOG_BOOT_ID": BOOT_C}).stdout
+    path = tmp_path / "entries.journal"
+    remote = subprocess.run([JOURNAL_REMOTE, "-o", str(path), "-"], input=raw,
+                            capture_output=True)
+    assert remote.returncode == 0, remote.stderr
+    return path
+
+
+def _journalctl(path, *args, env=None):
+    return subprocess.run(["journalctl", "--file", str(path), "--no-pager", *args],
+                          capture_output=True, text=True, env=env)
+
+
+def _verbose_entries(text):
+    """Verbose output as a list of (header without its cursor, sorted field lines); boot
+    separators kept as their own items.  A journal file orders an entry's fields by where
+    their data lie in the file, not as sent, so the field order is not compared."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("-- Boot "):
+            out.append(line)
+        elif not line.startswith(" "):
+            out.append((re.sub(r" \[[^]]*\]$", "", line), []))
+        elif line.startswith("    ") and not line.startswith("     "):
+            out[-1][1].append(line)
+        else:
+            out[-1][1][-1] += "\n" + line  # a continuation line
+    return [x if isinstance(x, str) else (x[0], sorted(x[1])) for x in out]
+
+
+@needs_remote
+def test_verbose_matches_journalctl(run, journal_file):
+    for tz in ("UTC", "Asia/Kolkata", "America/New_York"):
+        env = {**os.environ, "TZ": tz}
+        for extra in ((), ("--utc",), ("--output-fields=FOO,MESSAGE,BIN",), ("-r",)):
+            theirs = _journalctl(journal_file, "-o", "verbose", *extra, env=env)
+            ours = run("dump", "--all", "-o", "verbose", *extra, boot=BOOT_C, env=env)
+            assert ours.returncode == theirs.returncode == 0, ours.stderr
+            assert _verbose_entries(ours.stdout) == _verbose_entries(theirs.stdout), (tz, extra)
+    ours = run("dump", "--all", "-o", "verbose", boot=BOOT_C).stdout
+    # the shapes journalctl uses: blobs, continuation lines under the value, the cursor
+    assert "    BIN=[4B blob data]\n" in ours and "    BIG=[1.5K blob data]\n" in ours
+    assert "    ESC=[3B blob data]\n" in ours
+    assert "    MESSAGE=multi\n            line\twith a tab\n" in ours
+    assert re.search(rf"^\w{{3}} \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{{6}} \S+ "
+                     rf"\[i=1;b={HEX[BOOT_A]};m=[0-9a-f]+;t=[0-9a-f]+\]$", ours, re.M)
+
+
+@needs_remote
+def test_output_fields_match_journalctl(run, journal_file):
+    for args in (["-o", "cat", "--output-fields=FOO"], ["-o", "cat", "--output-fields=BIN"],
+                 ["-o", "cat", "--output-fields=NOPE"], ["-o", "cat", "-p", "err"],
+                 ["-o", "short", "--output-fields=FOO"]):
+        theirs = _journalctl(journal_file, *args)
+        ours = run("dump", "--all", *args, boot=BOOT_C)
+        if "short" in args:  # journalctl -o short ignores --output-fields; so do we
+            assert ours.stdout.splitlines()[0].endswith(" app[" + ours.stdout.split("[")[1]
+                                                        .split("]")[0] + "]: disk full")
+            continue
+        # one deliberate difference: control characters are escaped, never sent raw
+        want = theirs.stdout.replace("\x00", "\\x00").replace("\x01", "\\x01")
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, want), args
+    for mode in ("json", "json-pretty"):
+        theirs = _journalctl(journal_file, "-o", mode, "--output-fields=FOO,PRIORITY").stdout
+        ours = run("dump", "--all", "-o", mode, "--output-fields=FOO,PRIORITY",
+                   boot=BOOT_C).stdout
+        dec = json.JSONDecoder()
+
+        def entries(text):
+            text, out = text.strip(), []
+            while text:
+                e, end = dec.raw_decode(text)
+                e.pop("__CURSOR", None)  # where the entry lies in that file
+                out.append(e)
+                text = text[end:].strip()
+            return out
+        assert entries(ours) == entries(theirs) and len(entries(ours)) == len(ENTRIES)
+        assert set(entries(ours)[0]) == {"__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP",
+                                         "_BOOT_ID", "FOO", "PRIORITY"}
+    r = run("dump", "--output-fields=foo", boot=BOOT_C)
+    assert r.returncode == 2 and "bad field name 'foo'" in r.stderr
+
+
+MATCHES = [
+    ["FOO=bar"], ["FOO=bar", "FOO=baz"], ["FOO=bar", "SYSLOG_IDENTIFIER=app"],
+    ["FOO=bar", "+", "UNIT=a"], ["UNIT=a", "PRIORITY=2", "+", "FOO=baz", "+", "FOO=qux"],
+    ["UNIT=a", "FOO=bar", "FOO=qux"], [f"_BOOT_ID={HEX[BOOT_B]}"], ["NOPE=x"],
+    ["PERSISTLOG_SEQ=3"], ["FOO=bar", "-p", "err"], ["-g", "line", "FOO=bar", "+", "FOO=baz"],
+    ["FOO=bar", "-r", "-n", "1"],
+]
+
+
+@needs_remote
+@pytest.mark.parametrize("args", MATCHES, ids=lambda a: " ".join(a))
+def test_matches_select_as_journalctl_does(run, journal_file, args):
+    theirs = _journalctl(journal_file, "-o", "cat", *args)
+    ours = run("dump", "--all", "-o", "cat", *args, boot=BOOT_C)
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+    assert "Traceback" not in ours.stderr
+
+
+def test_matches_refuse_what_journalctl_refuses(run):
+    run("append", "--field", "FOO=bar", "x")
+    assert cat(run("dump", "-o", "cat", "FOO=bar")) == ["x"]
+    assert cat(run("dump", "-o", "cat", f"_BOOT_ID={BOOT_B}")) == ["x"]  # dashes too
+    assert cat(run("dump", "-b", "FOO=bar", "-o", "cat")) == ["x"]  # -b alone, as journalctl
+    for args, needle in ((["FOO=bar", "+"], '"+" can only be used between matches'),
+                         (["+", "FOO=bar"], '"+" can only be used between matches'),
+                         (["FOO=bar", "+", "+", "FOO=x"], '"+" can only be used'),
+                         (["foo=bar"], "bad match 'foo=bar'"), (["FOO"], "bad match 'FOO'"),
+                         (["9X=1"], "bad match"), (["--bogus"], "unrecognized arguments")):
+        r = run("dump", *args)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
+        assert len(r.stderr.splitlines()) == 1
+    r = run("append", "x", "--", "FOO=bar")
+    assert r.returncode == 0  # append's words are its message, not matches
+
+
+@needs_remote
+def test_boot_ids_with_offsets_as_journalctl_takes_them(run, journal_file):
+    good = [HEX[BOOT_A], f"{HEX[BOOT_A]}+1", f"{HEX[BOOT_A]}+2", f"{HEX[BOOT_B]}-1",
+            f"{HEX[BOOT_C]}-2", f"{HEX[BOOT_C]}+0", "1", "2", "3", "+2", "0", "-1", "-2"]
+    for b in good:
+        theirs = _journalctl(journal_file, "-o", "cat", "-b", b)
+        ours = run("dump", "-o", "cat", "-b", b, boot=BOOT_C)
+        assert (ours.returncode, ours.stdout) == (0, theirs.stdout) and theirs.stdout, b
+    for b in (f"{HEX[BOOT_C]}+1", f"{HEX[BOOT_A]}-1", "4", "-3", "f" * 32):
+        theirs = _journalctl(journal_file, "-o", "cat", "-b", b)
+        ours = run("dump", "-o", "cat", "-b", b, boot=BOOT_C)
+        assert theirs.returncode != 0 and "not available" in theirs.stderr, b
+        assert ours.returncode == 4 and ours.stdout == "", b
+        assert re.fullmatch(r"persistlog: no boot \S+ in \S+ \(3 boot\(s\) known[^\n]*\)\n",
+                            ours.stderr), ours.stderr
+    # an ID with dashes works the same (journalctl 252 takes only 32 digits before an offset)
+    assert run("dump", "-o", "cat", "-b", f"{BOOT_A}+2", boot=BOOT_C).stdout == "critical\n"
+    r = run("dump", "-b", f"{HEX[BOOT_A]}+x", boot=BOOT_C)
+    assert r.returncode == 2 and "not a boot ID or offset" in r.stderr
+
+
+@needs_remote
+def test_colours_match_journalctl(run, journal_file):
+    """SYSTEMD_COLORS forces colour on a pipe, for both: the same bytes."""
+    for colors in ("1", "16", "256"):
+        env = {**os.environ, "SYSTEMD_COLORS": colors, "TZ": "UTC"}
+        for args in ([], ["-o", "cat"], ["-o", "cat", "-g", "i"], ["-o", "short-precise"],
+                     ["-g", "TAB", "--case-sensitive=no", "-o", "cat"], ["-r"]):
+            theirs = _journalctl(journal_file, *args, env=env)
+            ours = run("dump", "--all", *args, boot=BOOT_C, env=env)
+            assert ours.stdout == theirs.stdout and "\x1b[" in ours.stdout, (colors, args)
+    out = run("dump", "--all", "-o", "cat", boot=BOOT_C,
+              env={**os.environ, "SYSTEMD_COLORS": "256"}).stdout.splitlines()
+    assert out[0] == "\x1b[0;1;31m\x1b[0;1;39m\x1b[0;1;31mdisk full\x1b[0m"  # err: red
+    assert out[1].startswith("\x1b[0;1;38;5;185m")  # warning: yellow, bold
+    assert out[3] == "\x1b[0;1;39m\x1b[0;1;31m\x1b[0;1;39ma notice\x1b[0m"  # notice: bold
+    assert out[5] == "plain info"  # info: plain
+    # a message's own escape sequence stays shown, not obeyed, inside the colours
+    r = run("dump", "--all", "-o", "cat", "-p", "notice", boot=BOOT_C,
+            env={**os.environ, "SYSTEMD_COLORS": "0"})
+    assert "\x1b" not in r.stdout
+
+
+def _tty_run(argv, env, stderr_tty=True):
+    """Run *argv* with stdout (and stderr) on a pseudo-terminal; returns what it printed."""
+    master, slave = pty.openpty()
+    try:
+        subprocess.run(argv, stdout=slave, stderr=slave if stderr_tty else subprocess.DEVNULL,
+                       env=env, timeout=60)
+    finally:
+        os.close(slave)
+    got = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    os.close(master)
+    return got.decode(errors="replace")
+
+
+@needs_remote
+def test_colour_on_a_terminal_is_decided_as_journalctl_decides(region, journal_file):
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "SYSTEMD_COLORS")}
+    base.update(TERM="xterm", PERSISTLOG_BOOT_ID=BOOT_C)
+    cases = [({}, True, True), ({"NO_COLOR": "1"}, True, False), ({"NO_COLOR": ""}, True, False),
+             ({"TERM": "dumb"}, True, False), ({"SYSTEMD_COLORS": "0"}, True, False),
+             ({"SYSTEMD_COLORS": "no"}, True, False), ({"SYSTEMD_COLORS": "bogus"}, True, True),
+             ({"SYSTEMD_COLORS": "1", "NO_COLOR": "1"}, True, True),
+             ({"SYSTEMD_COLORS": "1", "TERM": "dumb"}, True, True),
+             ({}, False, False)]  # stderr not a terminal
+    for extra, stderr_tty, colour in cases:
+        env = {**base, **extra}
+        theirs = _tty_run(["journalctl", "--file", str(journal_file), "--no-pager", "-o", "cat"],
+                          env, stderr_tty)
+        ours = _tty_run([sys.executable, "-m", "persistlog", "--region", region, "dump",
+                         "--all", "--no-pager", "-o", "cat"], env, stderr_tty)
+        assert ("\x1b[0;1;31m" in theirs) is colour, (extra, stderr_tty, theirs)
+        assert ours == theirs, (extra, stderr_tty)
