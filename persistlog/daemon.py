@@ -1,8 +1,28 @@
-"""The drain daemon: sends earlier boots' records from the ring to systemd-journald, exactly once.
+"""The drain daemon: puts earlier boots' records from the ring into the journal, exactly once.
 
 Run as ``persistlog daemon`` or ``python -m persistlog.daemon``; see docs/DAEMON.md.
 
-Drain
+Journal files (the default, ``journal_files = true``)
+    For each boot in the ring other than the current one (oldest first) not yet marked drained,
+    its records (``persistlog.export.record_fields``: each with its own boot, time and PID), the
+    kernel's last words that pstore kept for it (``persistlog.pstore``) and one summary entry
+    with its lost, torn and overwritten counts become one journal file, written by
+    systemd-journal-remote under a temporary name and renamed into the machine's journal
+    directory (``persistlog.journalfile``), where ``journalctl -b -1`` reads it. Then the boot is
+    archived and marked drained, and retention applied to archives and journal files.
+
+    Exactly once: the file's final name is fixed by boot and region, and it appears by a
+    rename, complete or not at all. A boot whose file exists is not written again; a daemon
+    killed before the rename leaves a temporary file, removed when the boot is written again.
+    A record the journal already holds because ``--forward`` sent it while its boot was
+    running (the cursor and the journal say up to which seq) is left out of the file.
+
+    Records carrying ``PERSISTLOG_MIRROR`` are journal entries the mirror copied into the ring
+    (journald has them): they are neither written nor sent back.
+
+    When systemd-journal-remote is missing, the daemon says so once and drains as below.
+
+Drain to journald (``journal_files = false``, or no systemd-journal-remote)
     For each boot in the ring other than the current one (oldest first) not yet marked drained,
     every record is sent to journald in seq order (``persistlog.journal.entry`` lists the
     fields), then the boot is archived (``persistlog.archive``), one summary entry with its lost
@@ -44,8 +64,9 @@ systemd
 
 Exit status: 0 success (or stopped by SIGTERM); 1 other persistlog error; 2 bad usage;
 3 bad configuration; 4 the region cannot be opened; 5 journald unreachable or failed to sync
-(nothing after the last sync is marked drained); 6 the state or archive directory cannot be
-written; 7 another daemon is draining the same region.
+(nothing after the last sync is marked drained); 6 the state, archive or journal directory
+cannot be written, or systemd-journal-remote failed; 7 another daemon is draining the same
+region.
 """
 
 import argparse
@@ -58,8 +79,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import archive, config as _config
+from . import archive, config as _config, export, journalfile
 from .archive import ArchiveError
+from .journalfile import JournalFileError
 from .config import ConfigError
 from .errors import (NotARegion, PersistlogError, RegionTooSmall, RegionUnavailable,
                      UnsupportedVersion)
@@ -79,6 +101,11 @@ else:
 
 (EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_REGION, EXIT_JOURNAL, EXIT_STATE,
  EXIT_BUSY) = range(8)
+
+
+def _monotonic(fields):
+    """Sort key of an entry's fields: its __MONOTONIC_TIMESTAMP (one boot: one clock)."""
+    return int(fields[1][1])
 
 
 class _Stop(Exception):
@@ -226,9 +253,12 @@ class Progress:
 class Drainer:
     """Drains one open ring; see the module docstring for the protocol."""
 
-    def __init__(self, ring, cfg, notifier=None, progress=None):
+    def __init__(self, ring, cfg, notifier=None, progress=None, remote=None):
         self.ring = ring
         self.cfg = cfg
+        # systemd-journal-remote when recovered boots become journal files, else None
+        self.remote = remote
+        self.host = export.Host(strict=True) if remote else None
         self.region = os.path.abspath(ring.path)
         self.region_field = journal.region_field(self.region)
         self.cursor = Cursor(cfg.state_dir, self.region)
@@ -259,14 +289,72 @@ class Drainer:
     def drain(self):
         """Drain every pending boot; returns how many were drained completely (stops early
         if ``stopping``)."""
-        journal.check_reachable()
+        if self.remote is None:
+            journal.check_reachable()
         drained = 0
         for boot in self.pending_boots():
-            if not self.send_boot(boot.boot_id, boot.records):
+            if self.remote is not None:
+                if self.stopping or not self.write_boot_file(boot.boot_id):
+                    break
+            elif not self.send_boot(boot.boot_id, boot.records):
                 break
             self.finish_boot(boot.boot_id)
             drained += 1
         return drained
+
+    def journal_file(self, boot_id):
+        """The path of the journal file of an earlier boot ``boot_id`` from this region."""
+        return journalfile.final_path(self.cfg.journal_dir, self.host.machine_id, boot_id,
+                                      self.region)
+
+    def write_boot_file(self, boot_id):
+        """Write an earlier boot as one journal file (see the module docstring), unless its
+        file is already there. Returns False if stopped by a signal (nothing is renamed then);
+        raises JournalFileError."""
+        final = self.journal_file(boot_id)
+        if final.exists():
+            self.progress.say(f"persistlog: boot {boot_id}: {final} already written")
+            return True
+        resume = self.resume_point(boot_id)
+        records = list(self.ring.records(boot=boot_id, since_seq=resume))
+        entries = [export.record_fields(r, self.region, self.host) for r in records
+                   if not export.is_mirrored(r)]
+        entries.sort(key=_monotonic)
+        entries.append(self.summary_entry(boot_id, entries))
+        self.progress.say(f"persistlog: writing boot {boot_id} after seq {resume} to {final}")
+        started = time.monotonic()
+        try:
+            journalfile.write(final, map(export.encode_entry, entries), self.remote,
+                              expect=len(entries))
+        except JournalFileError:
+            if self.stopping:  # SIGTERM reached journal-remote too: it stopped short
+                return False
+            raise
+        if records:
+            self.cursor.advance(boot_id, records[-1].seq)
+        elapsed = time.monotonic() - started
+        self.progress.say(f"persistlog: boot {boot_id}: {len(entries)} entries written"
+                          + (f", {len(entries) / elapsed:.0f} entries/s" if elapsed else ""))
+        self.notify.status(f"Wrote boot {boot_id}: {len(entries)} entries")
+        return True
+
+    def summary_entry(self, boot_id, entries):
+        """The boot's summary entry, timed 1 µs after the last of ``entries`` (its
+        ``record_fields``, sorted by time) so it comes last; the fields of
+        ``export.summary_fields``."""
+        if entries:
+            last = dict(entries[-1][:2])
+            realtime = int(last["__REALTIME_TIMESTAMP"]) + 1
+            monotonic = int(last["__MONOTONIC_TIMESTAMP"]) + 1
+        else:  # nothing of the boot is left: stamp it now, at its start
+            realtime, monotonic = time.time_ns() // 1000, 0
+        return [("__REALTIME_TIMESTAMP", b"%d" % realtime),
+                ("__MONOTONIC_TIMESTAMP", b"%d" % monotonic),
+                ("_BOOT_ID", export.boot_id_hex(boot_id).encode()),
+                ("_MACHINE_ID", self.host.machine_id.encode()),
+                ("_HOSTNAME", self.host.hostname.encode("utf-8", "surrogateescape")),
+                ("_TRANSPORT", export.TRANSPORT.encode()),
+                *export.summary_fields(boot_id, self.region, self.ring.stats(boot=boot_id))]
 
     def send_boot(self, boot_id, total=None):
         """Send an earlier boot's records after its resume point. Returns False if stopped by
@@ -294,6 +382,9 @@ class Drainer:
                 if self.stopping:
                     break
                 if rec.seq <= last:
+                    continue
+                if export.is_mirrored(rec):  # journald has it: the mirror copied it from there
+                    last = rec.seq
                     continue
                 if rate:
                     delay = started + done / rate - time.monotonic()
@@ -330,7 +421,7 @@ class Drainer:
         st = self.ring.stats(boot=boot_id)
         archive.write(self.cfg.archive_dir, boot_id, self.ring.records(boot=boot_id),
                       lost=st["lost"], torn=st["torn"], region=self.region)
-        if not journal.summary_sent(boot_id, self.region):
+        if self.remote is None and not journal.summary_sent(boot_id, self.region):
             journal.send_summary(boot_id, st["records"], st["first_seq"], st["last_seq"],
                                  st["lost"], st["torn"], self.region, st["overwritten"])
             journal.sync()
@@ -338,6 +429,10 @@ class Drainer:
         for p in archive.prune(self.cfg.archive_dir, self.cfg.archive_keep,
                                self.cfg.archive_max_bytes):
             self.progress.say(f"persistlog: removed old archive {p}")
+        if self.remote is not None:
+            for p in journalfile.prune(self.journal_file(boot_id).parent, self.cfg.journal_keep,
+                                       self.cfg.journal_max_bytes):
+                self.progress.say(f"persistlog: removed old journal file {p}")
 
     def forward(self):
         """Send the current boot's records as they are written, until stopped.
@@ -348,6 +443,8 @@ class Drainer:
         (raised only there, never mid-send), and SIGALRM keeps the watchdog fed.
         """
         current = self.ring.current_boot_id
+        if self.remote is not None:
+            journal.check_reachable()  # the drain wrote files and has not asked yet
         after = self.resume_point(current)
         self.progress.say(f"persistlog: forwarding boot {current} after seq {after}")
         if self.notify.watchdog_s:
@@ -377,10 +474,11 @@ class Drainer:
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="persistlog daemon",
-        description="Drain earlier boots' records from the ring into systemd-journald, exactly "
-                    "once, archive them, and optionally forward the current boot.",
+        description="Put earlier boots' records from the ring into the journal exactly once "
+                    "(each boot a journal file of its own, or sent to systemd-journald), "
+                    "archive them, and optionally forward the current boot.",
         epilog="Exit status: 0 ok, 1 error, 2 usage, 3 configuration, 4 region, "
-               "5 journald unreachable, 6 state or archive directory, 7 region busy.")
+               "5 journald unreachable, 6 state, archive or journal directory, 7 region busy.")
     p.add_argument("--config", metavar="PATH",
                    help=f"TOML settings file (default {_config.DEFAULT_CONFIG}, if present)")
     p.add_argument("--region", metavar="PATH", help="the ring (default: persistlog's default)")
@@ -390,6 +488,11 @@ def parse_args(argv):
     p.add_argument("--forward", action="store_true", default=None,
                    help="after the drain, forward the current boot's records as they arrive")
     p.add_argument("--sync-every", type=int, metavar="N", help="records between journal syncs")
+    p.add_argument("--journal-files", action=argparse.BooleanOptionalAction, default=None,
+                   help="write each earlier boot as a journal file of its own through "
+                        "systemd-journal-remote (default), or send its records to journald")
+    p.add_argument("--journal-dir", metavar="DIR",
+                   help="where journal files go, in DIR/<machine-id>/ (default /var/log/journal)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return p.parse_args(argv)
 
@@ -400,11 +503,21 @@ def run(args):
 
     cfg = _config.load(args.config).with_overrides(
         region=args.region, archive_dir=args.archive_dir, state_dir=args.state_dir,
-        forward=args.forward, sync_every=args.sync_every)
+        forward=args.forward, sync_every=args.sync_every, journal_files=args.journal_files,
+        journal_dir=args.journal_dir)
     _config.check(cfg)
     notifier = Notifier()
+    remote = None
+    if cfg.journal_files:
+        remote = journalfile.find_remote(cfg.journal_remote or None)
+        if remote is None:
+            print(f"persistlog daemon: systemd-journal-remote not found "
+                  f"({cfg.journal_remote or ' or '.join(journalfile.REMOTE_PATHS)}): earlier "
+                  f"boots are sent to journald instead, stamped with this boot and time; install "
+                  f"it (Debian: systemd-journal-remote) for journal files of their own",
+                  file=sys.stderr, flush=True)
     with persistlog.open(cfg.region, readonly=True) as ring:
-        drainer = Drainer(ring, cfg, notifier, Progress(quiet=args.quiet))
+        drainer = Drainer(ring, cfg, notifier, Progress(quiet=args.quiet), remote)
         signal.signal(signal.SIGTERM, drainer.stop)
         signal.signal(signal.SIGINT, drainer.stop)
         notifier.status("Draining earlier boots", force=True)
@@ -440,7 +553,7 @@ def main(argv=None):
         code, msg = EXIT_REGION, str(e)
     except JournalUnavailable as e:
         code, msg = EXIT_JOURNAL, f"{e}; nothing after the last sync is marked drained"
-    except (StateError, ArchiveError) as e:
+    except (StateError, ArchiveError, JournalFileError, export.ExportError) as e:
         code, msg = EXIT_STATE, str(e)
     except DaemonBusy as e:
         code, msg = EXIT_BUSY, str(e)

@@ -11,6 +11,8 @@ appended (the fields journald itself sets are documented in systemd.journal-fiel
     _TRANSPORT             "persistlog": recovered from a persistlog region
     MESSAGE, PRIORITY, SYSLOG_IDENTIFIER ("persistlog" when the record has none)
     PERSISTLOG_SEQ, PERSISTLOG_REGION   seqs are per region
+    PERSISTLOG_BOOT_ID     _BOOT_ID in the dashed form persistlog prints; what the drain to
+                           journald always set, so ``journalctl PERSISTLOG_BOOT_ID=`` still works
     the record's own fields (names as ``field_name`` makes them; binary values stay binary)
 
 The journal export format (https://systemd.io/JOURNAL_EXPORT_FORMATS/) is what
@@ -23,8 +25,10 @@ values as strings when printable UTF-8 (newlines allowed), as arrays of byte val
 an array of those when a field occurs more than once; the timestamps are decimal strings.
 """
 
+import functools
 import json
 import os
+import re
 import socket
 import struct
 import uuid
@@ -108,6 +112,7 @@ def is_mirrored(record):
     return MIRROR_FIELD in record.fields
 
 
+@functools.lru_cache(maxsize=64)
 def boot_id_hex(boot_id):
     """A boot ID (UUID text, dashed or not) as the 32 lower-case hex digits journalctl prints."""
     return uuid.UUID(boot_id).hex
@@ -154,8 +159,8 @@ def record_fields(record, region, host):
         host (Host): _MACHINE_ID and _HOSTNAME.
 
     Returns:
-        list of (str, bytes): the timestamps first (microseconds), then the other fields; see
-        the module docstring.
+        list of (str, bytes): __REALTIME_TIMESTAMP, then __MONOTONIC_TIMESTAMP (microseconds),
+        then the other fields; see the module docstring.
     """
     identifier = record.identifier if record.identifier is not None else NO_IDENTIFIER
     fields = [
@@ -172,6 +177,7 @@ def record_fields(record, region, host):
         ("SYSLOG_IDENTIFIER", identifier.encode("utf-8", "surrogateescape")),
         ("PERSISTLOG_SEQ", b"%d" % record.seq),
         ("PERSISTLOG_REGION", _bytes(region)),
+        ("PERSISTLOG_BOOT_ID", record.boot_id.encode()),
     ]
     for name, value in record.fields.items():
         fields.append((field_name(name), field_value(value)))
@@ -218,6 +224,11 @@ def summary_fields(boot_id, region, stats):
     return fields
 
 
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_ASCII_CONTROL = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")  # _CONTROL, for ASCII bytes
+
+
 def _printable(value, newline):
     """systemd's utf8_is_printable_newline() (src/basic/utf8.c): valid UTF-8 without C0
     controls but the tab and (when ``newline``) the newline, without DEL or C1 controls.
@@ -226,10 +237,8 @@ def _printable(value, newline):
         text = value.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    for c in text:
-        o = ord(c)
-        if (o < 0x20 and o != 9 and not (newline and o == 10)) or 0x7F <= o <= 0x9F:
-            return None
+    if (_CONTROL_BUT_NEWLINE if newline else _CONTROL).search(text):
+        return None
     return text
 
 
@@ -244,7 +253,8 @@ def encode_entry(fields):
     """
     out = []
     for name, value in fields:
-        if _printable(value, newline=False) is not None:
+        if (not _ASCII_CONTROL.search(value) if value.isascii()
+                else _printable(value, newline=False) is not None):
             out.append(b"%s=%s\n" % (name.encode(), value))
         else:
             out.append(b"%s\n%s%s\n" % (name.encode(), _LE64.pack(len(value)), value))

@@ -51,8 +51,14 @@ class Setup:
     """A ring file, state and archive directories and a config file under tmp_path, and ways
     to write a boot's records and run the daemon next to the journald fixture."""
 
-    def __init__(self, tmp_path, journald, ring_size=8 << 20):
+    def __init__(self, tmp_path, journald, ring_size=8 << 20, journal_files=False,
+                 journal_dir=None):
         self.journald = journald
+        # False: the drain to journald (sendv), which these tests check; True: journal files
+        # (tests/test_journal_files.py), in journal_dir (default: /var/log/journal, a tmpfs in
+        # journald's namespace).
+        self.journal_files = journal_files
+        self.journal_dir = journal_dir
         self.region = tmp_path / "ring"
         self.state = tmp_path / "state"
         self.archives = tmp_path / "boots"
@@ -74,7 +80,9 @@ class Setup:
     def argv(self, *args, once=True):
         return [sys.executable, "-m", "persistlog.daemon", "--config", str(self.conf),
                 "--region", str(self.region), "--state-dir", str(self.state),
-                "--archive-dir", str(self.archives), *(["--once"] if once else []), *args]
+                "--archive-dir", str(self.archives), *(["--once"] if once else []),
+                "--journal-files" if self.journal_files else "--no-journal-files",
+                *(["--journal-dir", str(self.journal_dir)] if self.journal_dir else []), *args]
 
     def env(self, boot_id, **extra):
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}

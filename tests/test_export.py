@@ -56,7 +56,7 @@ def test_record_fields_carry_the_records_own_boot_time_pid_and_fields():
         "_BOOT_ID": uuid.UUID(BOOT_A).hex.encode(), "_MACHINE_ID": host.machine_id.encode(),
         "_HOSTNAME": b"h1", "_TRANSPORT": b"persistlog", "_PID": b"42", "_TID": b"43",
         "MESSAGE": b"m", "PRIORITY": b"2", "SYSLOG_IDENTIFIER": b"persistlog",
-        "PERSISTLOG_SEQ": b"7", "PERSISTLOG_REGION": b"/r",
+        "PERSISTLOG_SEQ": b"7", "PERSISTLOG_REGION": b"/r", "PERSISTLOG_BOOT_ID": BOOT_A.encode(),
         "BLOB": b"\x00\x01", "N": b"5", "X": b"y", "MESSAGE_2": b"z",
         "PERSISTLOG_FIELD_PERSISTLOG_SEQ": b"forged"}
     assert len(d["_BOOT_ID"]) == 32
