@@ -259,6 +259,7 @@ class Drainer:
         # systemd-journal-remote when recovered boots become journal files, else None
         self.remote = remote
         self.host = export.Host(strict=True) if remote else None
+        self.journal_dir = journalfile.directory(cfg.journal_dir, _config.Config.journal_dir)
         self.region = os.path.abspath(ring.path)
         self.region_field = journal.region_field(self.region)
         self.cursor = Cursor(cfg.state_dir, self.region)
@@ -304,7 +305,7 @@ class Drainer:
 
     def journal_file(self, boot_id):
         """The path of the journal file of an earlier boot ``boot_id`` from this region."""
-        return journalfile.final_path(self.cfg.journal_dir, self.host.machine_id, boot_id,
+        return journalfile.final_path(self.journal_dir, self.host.machine_id, boot_id,
                                       self.region)
 
     def write_boot_file(self, boot_id):
@@ -317,21 +318,24 @@ class Drainer:
             return True
         resume = self.resume_point(boot_id)
         records = list(self.ring.records(boot=boot_id, since_seq=resume))
+        self.notify.tick()
         entries = [export.record_fields(r, self.region, self.host) for r in records
                    if not export.is_mirrored(r)]
         entries.sort(key=_monotonic)
+        self.notify.tick()
         entries.append(self.summary_entry(boot_id, entries))
         self.progress.say(f"persistlog: writing boot {boot_id} after seq {resume} to {final}")
         started = time.monotonic()
         try:
             journalfile.write(final, map(export.encode_entry, entries), self.remote,
-                              expect=len(entries))
+                              expect=len(entries), tick=self.notify.tick)
         except JournalFileError:
             if self.stopping:  # SIGTERM reached journal-remote too: it stopped short
                 return False
             raise
         if records:
             self.cursor.advance(boot_id, records[-1].seq)
+        self.sent += len(entries) - 1
         elapsed = time.monotonic() - started
         self.progress.say(f"persistlog: boot {boot_id}: {len(entries)} entries written"
                           + (f", {len(entries) / elapsed:.0f} entries/s" if elapsed else ""))

@@ -37,6 +37,7 @@ from .export import boot_id_hex
 
 # Where Debian (and systemd's own packaging) installs it; /usr/lib on merged-/usr systems.
 REMOTE_PATHS = ("/lib/systemd/systemd-journal-remote", "/usr/lib/systemd/systemd-journal-remote")
+VOLATILE_DIR = "/run/log/journal"
 PREFIX = "persistlog-"
 SUFFIX = ".journal"
 TMP_DIR = ".persistlog-tmp"
@@ -55,6 +56,16 @@ def find_remote(path=None):
         if os.access(p, os.X_OK):
             return p
     return None
+
+
+def directory(journal_dir, default="/var/log/journal", volatile=VOLATILE_DIR):
+    """The directory the journal files go to: ``journal_dir`` (str); but when that is the
+    ``default`` and does not exist, journald keeps its journal in ``volatile`` (Storage=auto,
+    journald.conf(5)) and so do we, rather than create /var/log/journal, which would turn
+    journald's storage persistent at its next start."""
+    if journal_dir == default and not os.path.isdir(journal_dir):
+        return volatile
+    return journal_dir
 
 
 def region_key(region):
@@ -78,7 +89,7 @@ def _die_with_parent():
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
-def write(final, chunks, remote, expect=None):
+def write(final, chunks, remote, expect=None, tick=None):
     """Write a journal file atomically and durably through systemd-journal-remote.
 
     Args:
@@ -88,6 +99,8 @@ def write(final, chunks, remote, expect=None):
         remote (str): the systemd-journal-remote executable.
         expect (int | None): how many entries ``chunks`` holds: journal-remote skips an entry
             it cannot parse with only a warning, so its count is checked.
+        tick (callable | None): called after each batch handed over (about 1 MiB), to ping a
+            watchdog.
 
     Returns:
         Path: ``final``.
@@ -105,8 +118,13 @@ def write(final, chunks, remote, expect=None):
         for stale in tmp_dir.glob(f"{final.stem}.*{SUFFIX}"):
             stale.unlink(missing_ok=True)
         with tempfile.TemporaryFile() as err:
+            # Not ours to pass on: journal-remote would send READY=1 and STATUS= to the
+            # service manager as if it were the service.
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
+                                "LISTEN_PID", "LISTEN_FDNAMES")}
             proc = subprocess.Popen([remote, "-o", str(tmp), "-"], stdin=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, stderr=err,
+                                    stdout=subprocess.DEVNULL, stderr=err, env=env,
                                     preexec_fn=_die_with_parent)
             try:
                 batch, size = [], 0
@@ -116,6 +134,8 @@ def write(final, chunks, remote, expect=None):
                     if size >= _BATCH:
                         proc.stdin.write(b"".join(batch))
                         batch, size = [], 0
+                        if tick:
+                            tick()
                 proc.stdin.write(b"".join(batch))
                 proc.stdin.close()
             except BrokenPipeError:
