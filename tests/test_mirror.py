@@ -178,7 +178,8 @@ from systemd import journal
 tag = sys.argv[1]
 journal.sendv("MESSAGE=drained record", "PERSISTLOG_SEQ=7", f"MIRRORTEST={tag}")
 journal.sendv("MESSAGE=drain summary", "PERSISTLOG_DRAINED_BOOT_ID=x", f"MIRRORTEST={tag}")
-journal.sendv("MESSAGE=persistlog: draining boot", "SYSLOG_IDENTIFIER=persistlog", f"MIRRORTEST={tag}")
+journal.sendv("MESSAGE=persistlog: draining boot", "SYSLOG_IDENTIFIER=persistlog",
+              f"MIRRORTEST={tag}")
 """
 
 

@@ -30,7 +30,8 @@ for i in range(n):
     if i % 11 == 5:
         msg += b" \xff\xfe"
     journal.sendv(b"MESSAGE=" + msg, f"PRIORITY={i % 8}", f"SYSLOG_IDENTIFIER={name}",
-                  f"MIRRORTEST={tag}", f"CLIENT={name}", f"I={i}", b"BLOB=\x00\x01" + bytes([i % 256]))
+                  f"MIRRORTEST={tag}", f"CLIENT={name}", f"I={i}",
+                  b"BLOB=\x00\x01" + bytes([i % 256]))
     if rate:
         delay = t0 + (i + 1) / rate - time.monotonic()
         if delay > 0:
