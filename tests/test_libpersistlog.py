@@ -27,6 +27,17 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 IDENT = "lib_roundtrip"
 
 
+def clean_env(**extra):
+    """os.environ without LD_PRELOAD, plus *extra*.  The sanitizer CI run
+    (.ci/sanitize.sh) preloads libasan for the instrumented Python core; in
+    these uninstrumented C programs it would only put ASan's own SIGSEGV
+    handler under the crash handler's and turn deaths by signal into ASan
+    reports."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    env.update(extra)
+    return env
+
+
 class Lib:
     """The library built and installed into a temporary prefix."""
 
@@ -35,7 +46,7 @@ class Lib:
         self.build = top / "build"
         self.prefix = top / "prefix"
         self.libdir = self.prefix / "lib"
-        self.env = dict(os.environ, PKG_CONFIG_PATH=str(self.libdir / "pkgconfig"))
+        self.env = clean_env(PKG_CONFIG_PATH=str(self.libdir / "pkgconfig"))
 
     def pkg_config(self, *args):
         out = subprocess.run(["pkg-config", *args, "libpersistlog"], env=self.env,
@@ -55,7 +66,7 @@ class Lib:
             cmd += [str(self.libdir / "libpersistlog.a"), "-pthread"]
         else:
             cmd += [*self.pkg_config("--libs"), f"-Wl,-rpath,{self.libdir}"]
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd, check=True, env=self.env)
         return str(out)
 
 
@@ -66,7 +77,7 @@ def lib(tmp_path_factory):
     b = Lib(top)
     for cmd in (["setup", str(b.build), str(ROOT), f"--prefix={b.prefix}", "--libdir=lib"],
                 ["compile", "-C", str(b.build)], ["install", "-C", str(b.build)]):
-        p = subprocess.run(["meson", *cmd], capture_output=True, text=True)
+        p = subprocess.run(["meson", *cmd], capture_output=True, text=True, env=b.env)
         assert p.returncode == 0, f"meson {cmd[0]} failed:\n{p.stdout}{p.stderr}"
     return b
 
@@ -112,7 +123,7 @@ def test_c_records_are_python_records_field_for_field_and_byte_for_byte(lib, reg
     # a LONG value one byte longer than fits in a record
     k = max_record - 80 - len(_record.encode("just over", 6, IDENT, {"LONG": ""})) - 4  # str 32
     assert len(_record.encode("just over", 6, IDENT, {"LONG": "x" * k})) == max_record - 80
-    env = dict(os.environ, PERSISTLOG_REGION=region, JUST_OVER=str(k + 1 + 5))
+    env = clean_env(PERSISTLOG_REGION=region, JUST_OVER=str(k + 1 + 5))
     out = _run(prog, second, env=env).stdout
     calls = {name: (int(rc), int(seq)) for name, rc, seq in
              (line.split() for line in out.splitlines())}
@@ -178,7 +189,7 @@ def test_default_region_is_found_as_the_cli_finds_it(lib, tmp_path, boot_env):
     state.mkdir()
     os.chmod(tmp_path, 0o777)
     os.chmod(state, 0o777)
-    env = {k: v for k, v in os.environ.items() if k != "PERSISTLOG_REGION"}
+    env = {k: v for k, v in clean_env().items() if k != "PERSISTLOG_REGION"}
     env["XDG_STATE_HOME"] = str(state)
     if os.path.exists("/dev/persistlog0"):
         pytest.fail("/dev/persistlog0 exists here: the default would be the device")
@@ -217,7 +228,7 @@ def test_regions_it_must_not_write_are_refused_untouched(lib, tmp_path, boot_env
     cases["small"] = (small, -errno.ENOSPC)
     for name, (path, code) in cases.items():
         before = path.read_bytes()
-        env = dict(os.environ, PERSISTLOG_REGION=str(path))
+        env = clean_env(PERSISTLOG_REGION=str(path))
         out = _run(prog, str(tmp_path / f"second-{name}"), env=env).stdout
         assert f"print {code} 0" in out, f"{name}: {out.splitlines()[0]}"
         assert path.read_bytes() == before, f"{name}: the region was changed"
@@ -229,7 +240,7 @@ def test_eight_threads_times_100000_records_every_seq_accounted(lib, region, boo
     with persistlog.open(region, size=256 << 20) as ring:
         first = ring.stats()["next_seq"]
     out = tmp_path / "seqs"
-    _run(prog, str(threads), str(count), str(out), env=dict(os.environ, PERSISTLOG_REGION=region))
+    _run(prog, str(threads), str(count), str(out), env=clean_env(PERSISTLOG_REGION=region))
     seqs = array("Q")
     seqs.frombytes(out.read_bytes())
     assert len(seqs) == threads * count
@@ -266,7 +277,7 @@ def test_c_api_writers_killed_at_random_instants_lose_nothing_acknowledged(lib, 
     rng = random.Random(int(os.environ.get("PERSISTLOG_TEST_SEED", "2026")))
     with persistlog.open(region, size=64 << 20):
         pass
-    env = dict(os.environ, PERSISTLOG_REGION=region)
+    env = clean_env(PERSISTLOG_REGION=region)
     last_seq = acked_total = 0
     for rnd in range(rounds):
         procs = []
@@ -320,7 +331,7 @@ def test_crash_handler_logs_the_death_and_the_process_dies_of_its_signal(lib, re
     prog = lib.compile("lib_crash", extra=["-O1", "-pthread"])
     with persistlog.open(region):
         pass
-    p = subprocess.run([prog, how], env=dict(os.environ, PERSISTLOG_REGION=region),
+    p = subprocess.run([prog, how], env=clean_env(PERSISTLOG_REGION=region),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == -sig, f"exited {p.returncode}, not by {sig.name}: {p.stderr}"
     recs = _crash_records(region)
@@ -362,7 +373,7 @@ def test_crash_handler_logs_the_death_and_the_process_dies_of_its_signal(lib, re
 def test_crash_handler_hands_the_signal_to_the_handler_that_was_there_before(lib, region,
                                                                               boot_env):
     prog = lib.compile("lib_crash", extra=["-O1", "-pthread"])
-    p = subprocess.run([prog, "chained"], env=dict(os.environ, PERSISTLOG_REGION=region),
+    p = subprocess.run([prog, "chained"], env=clean_env(PERSISTLOG_REGION=region),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 42 and "previous handler ran" in p.stderr
     recs = _crash_records(region)
@@ -375,7 +386,7 @@ def test_example_daemon_logs_from_threads_and_a_forked_worker_then_records_its_c
     with persistlog.open(region):
         pass
     p = subprocess.run([prog, "--threads", "3", "--ticks", "4", "--interval-ms", "1",
-                        "--crash-after", "2"], env=dict(os.environ, PERSISTLOG_REGION=region),
+                        "--crash-after", "2"], env=clean_env(PERSISTLOG_REGION=region),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == -signal.SIGSEGV, p.stderr
     recs = _crash_records(region)
@@ -407,7 +418,7 @@ def test_appends_from_signal_handlers_in_a_loop_under_sanitizers(region, boot_en
     b_sanitize), writers interrupted by signal handlers that append: no report
     (TSan also reports calls that are not async-signal-safe in a handler), and
     every record accounted for."""
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # the sanitizer CI run's
+    env = clean_env()
     build = tmp_path / "build"
     p = subprocess.run(["meson", "setup", str(build), str(ROOT), f"-Db_sanitize={sanitize}",
                         "-Db_lundef=false", "-Dexamples=false", "--default-library=static"],
