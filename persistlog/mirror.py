@@ -630,12 +630,16 @@ def run(args):
     """Run the mirror with parsed ``args``; returns the exit status. Raises PersistlogError."""
     import persistlog
 
-    from .daemon import Notifier
-
     cfg = _config.load(args.config).with_overrides(
         region=args.region, state_dir=args.state_dir, mirror_directory=args.directory,
         mirror_max_priority=args.max_priority)
     _config.check(cfg)
+    try:
+        import systemd.journal  # noqa: F401
+    except ImportError as e:
+        raise PersistlogError(f"systemd-python is not installed ({e}); pip install "
+                              "systemd-python (or 'persistlog[daemon]')") from None
+    from .daemon import Notifier
     notifier = Notifier()
     say = (lambda line: None) if args.quiet else None
     with persistlog.open(cfg.region) as ring:
@@ -655,12 +659,6 @@ def main(argv=None):
     """Entry point of ``persistlog mirror``; ``argv`` without the program name. Returns the exit
     status (see the module docstring) after printing any error as one line."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        import systemd.journal  # noqa: F401
-    except ImportError as e:
-        print(f"persistlog mirror: error: systemd-python is not installed ({e}); "
-              "pip install systemd-python (or 'persistlog[daemon]')", file=sys.stderr)
-        return EXIT_ERROR
     try:
         return run(args)
     except ConfigError as e:

@@ -21,8 +21,6 @@ Matching
     so it is not rescued twice.
 """
 
-from systemd import _reader
-
 from .mirror import MIRROR_FIELD, MIRROR_VALUE, RAW_FIELD, parse_cursor
 
 #: Fields of a mirrored record that are persistlog's bookkeeping, not the entry's.
@@ -112,6 +110,8 @@ def disk_cursors(journal, boot_id, since_monotonic_usec=0):
         since_monotonic_usec (int): only entries from this CLOCK_MONOTONIC time of that boot
             on (µs); earlier ones cannot match a mirrored record.
     """
+    from systemd import _reader  # an extra (persistlog[daemon]): imported when used
+
     boot = _hex_boot(boot_id)
     journal.flush_matches()
     journal.add_match(_BOOT_ID=boot)

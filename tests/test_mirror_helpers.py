@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from systemd import journal
-
 import persistlog
 from persistlog.mirror import MIRROR_FIELD
 
@@ -138,6 +136,7 @@ def wait_for(predicate, timeout=60, what="condition"):
 def journal_entries(directory, **match):
     """Entries of the journal files in ``directory`` as (cursor, fields as bytes, realtime µs,
     monotonic µs), oldest first, read with the raw sd-journal calls (no conversion)."""
+    from systemd import journal
     r = journal.Reader(path=str(directory))
     if match:
         r.add_match(**match)

@@ -16,7 +16,6 @@ import uuid
 
 import pytest
 from journald import field_bytes, journald  # noqa: F401  (fixture)
-from systemd import journal
 from test_mirror_helpers import MirrorProc, journal_entries, mirrored, sender, wait_for
 
 import persistlog
@@ -42,6 +41,7 @@ def journal_file(j):
 def run_rescue(region, directory, boot=None):
     with persistlog.open(region, readonly=True) as ring:
         records = list(ring.records())
+    from systemd import journal
     r = journal.Reader(path=str(directory))
     try:
         return rescue(records, r, boot or kernel_boot_id())
