@@ -480,7 +480,8 @@ def format_record(rec, output, *, utc=False, hostname=None, region="", host=None
     else:
         stamp = _stamp(rec.realtime_ns, output=output, utc=utc)
     host = f" {_printable(hostname)}" if hostname else ""
-    prefix = f"{stamp}{host} {_printable(rec.identifier or 'unknown')}[{rec.pid}]: "
+    pid = f"[{rec.pid}]" if rec.pid else ""  # none for the kernel's lines, as journalctl
+    prefix = f"{stamp}{host} {_printable(rec.identifier or 'unknown')}{pid}: "
     if colors:
         return prefix + _colored_lines(rec.message, colors, span, len(prefix))
     return prefix + _printable(rec.message.replace("\t", _TAB), indent=len(prefix))
@@ -770,7 +771,10 @@ def cmd_dump(args):
                                          args.reverse))
     with open_ring(args.region, readonly=True) as ring:
         boot = _resolve(ring, boot, args.boot)
-        recs = _pick([r for r in ring.records(boot=boot) if wanted(r)], lines, args.reverse)
+        recs = list(ring.records(boot=boot))
+        if args.kernel:
+            recs = _with_kernel(args, ring, boot, recs)
+        recs = _pick([r for r in recs if wanted(r)], lines, args.reverse)
         if not args.follow:
             return _show(args, printer, recs)
         for rec in recs:
@@ -787,6 +791,25 @@ def cmd_dump(args):
         except KeyboardInterrupt:
             return EXIT_OK
     return EXIT_OK
+
+
+def _with_kernel(args, ring, boot, recs):
+    """*recs* (one earlier boot's records) with the kernel's lines pstore kept for that boot
+    (persistlog/pstore.py), in time order: ``dump --kernel``."""
+    from . import pstore
+    if args.follow or boot is None:
+        raise UsageError("--kernel shows one earlier boot: give -b or --previous-boot, no -f")
+    boot_id = ring.resolve_boot(boot)
+    dirs = args.pstore_dir or _config_setting("pstore_dirs")
+    earlier = [(b.boot_id, b.first_realtime_ns) for b in ring.boots()
+               if b.boot_id != ring.current_boot_id]
+    kernel = pstore.for_boot(dirs, boot_id, recs, earlier)
+    return sorted(recs + kernel, key=lambda r: r.monotonic_ns)
+
+
+def _config_setting(name):
+    from . import config
+    return getattr(config.load(), name)
 
 
 def _show(args, printer, recs):
@@ -1066,6 +1089,12 @@ def build_parser():
                    help="never pipe into a pager (one runs only when stdout is a terminal)")
     d.add_argument("-e", "--pager-end", action="store_true",
                    help="start the pager at the end (implies -n 1000)")
+    d.add_argument("--kernel", action="store_true",
+                   help="with the kernel's last words of that boot, as pstore kept them "
+                        "(ramoops, systemd-pstore), in time order")
+    d.add_argument("--pstore-dir", action="append", metavar="DIR",
+                   help="where pstore files are (repeatable; default /sys/fs/pstore and "
+                        "/var/lib/systemd/pstore, or pstore_dirs in /etc/persistlog.conf)")
     d.add_argument("--archive-dir", metavar="DIR",
                    help="where the daemon archives drained boots (default from "
                         "/etc/persistlog.conf, else /var/lib/persistlog/boots)")

@@ -79,7 +79,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import archive, config as _config, export, journalfile
+from . import archive, config as _config, export, journalfile, pstore
 from .archive import ArchiveError
 from .journalfile import JournalFileError
 from .config import ConfigError
@@ -281,6 +281,12 @@ class Drainer:
         in_journal = journal.last_seq(boot_id, self.region) or 0
         return max(self.cursor.last_seq(boot_id), in_journal)
 
+    def earlier_boots(self):
+        """The ring's boots but the current one, as ``pstore.owner`` takes them."""
+        current = self.ring.current_boot_id
+        return [(b.boot_id, b.first_realtime_ns) for b in self.ring.boots()
+                if b.boot_id != current]
+
     def pending_boots(self):
         """Earlier boots of the ring not yet drained, oldest first."""
         current = self.ring.current_boot_id
@@ -317,10 +323,13 @@ class Drainer:
             self.progress.say(f"persistlog: boot {boot_id}: {final} already written")
             return True
         resume = self.resume_point(boot_id)
-        records = list(self.ring.records(boot=boot_id, since_seq=resume))
+        every = list(self.ring.records(boot=boot_id))
+        records = [r for r in every if r.seq > resume]
         self.notify.tick()
         entries = [export.record_fields(r, self.region, self.host) for r in records
                    if not export.is_mirrored(r)]
+        kernel = pstore.for_boot(self.cfg.pstore_dirs, boot_id, every, self.earlier_boots())
+        entries.extend(k.journal_fields(self.host) for k in kernel)
         entries.sort(key=_monotonic)
         self.notify.tick()
         entries.append(self.summary_entry(boot_id, entries))
@@ -335,9 +344,10 @@ class Drainer:
             raise
         if records:
             self.cursor.advance(boot_id, records[-1].seq)
-        self.sent += len(entries) - 1
+        self.sent += len(entries) - 1 - len(kernel)
         elapsed = time.monotonic() - started
         self.progress.say(f"persistlog: boot {boot_id}: {len(entries)} entries written"
+                          + (f" ({len(kernel)} from pstore)" if kernel else "")
                           + (f", {len(entries) / elapsed:.0f} entries/s" if elapsed else ""))
         self.notify.status(f"Wrote boot {boot_id}: {len(entries)} entries")
         return True

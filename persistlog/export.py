@@ -162,6 +162,9 @@ def record_fields(record, region, host):
         list of (str, bytes): __REALTIME_TIMESTAMP, then __MONOTONIC_TIMESTAMP (microseconds),
         then the other fields; see the module docstring.
     """
+    own = getattr(record, "journal_fields", None)  # a kernel line from pstore: its own entry
+    if own is not None:
+        return own(host)
     identifier = record.identifier if record.identifier is not None else NO_IDENTIFIER
     fields = [
         ("__REALTIME_TIMESTAMP", b"%d" % (record.realtime_ns // 1000)),
