@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -560,8 +561,76 @@ def _chunks(line, limit):
     return [line[i:i + limit].decode("utf-8", "replace") for i in range(0, len(line), limit)]
 
 
+_LEVEL_PREFIX = re.compile(rb"<0{0,2}([0-7])>")
+
+
+def split_level_prefix(line):
+    """Take a ``<N>`` priority prefix off *line* (bytes), as journald reads
+    one on a stream with level prefixes on (syslog_parse_priority() without
+    a facility): ``<0>`` to ``<7>``, also written ``<03>`` or ``<003>``;
+    anything else (``<8>``, ``<13>``, `` <3>``) is part of the message.
+
+    Returns:
+        tuple[int | None, bytes]: the priority (None without a prefix) and the rest.
+    """
+    m = _LEVEL_PREFIX.match(line)
+    if m is None:
+        return None, line
+    return int(m.group(1)), line[m.end():]
+
+
+#: Signals ``cat -- COMMAND`` passes on to COMMAND (systemd-cat execs COMMAND, so
+#: every signal sent to it reaches the command).
+FORWARDED_SIGNALS = tuple(getattr(signal, n) for n in (
+    "SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGWINCH",
+    "SIGCONT", "SIGPIPE"))
+
+
+def _foreground_of_terminal():
+    """Whether this process group is the foreground one of a controlling
+    terminal (then the terminal's SIGINT and SIGQUIT reach COMMAND, which is
+    in the group, without us)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _die_like(signum):
+    """End this process by *signum*, as COMMAND ended (its parent sees the
+    same death as with systemd-cat, which is COMMAND), with core dumps off
+    (COMMAND dumped its own); 128+N if the signal does not end us."""
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    sys.stdout.flush()
+    if signum not in (signal.SIGKILL, signal.SIGSTOP):  # those have no handler to reset
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
+    os.kill(os.getpid(), signum)
+    return 128 + signum
+
+
+_WHITESPACE = b" \t\n\r"
+
+
 def cmd_cat(args):
-    """``cat``: a record per line of stdin or of COMMAND's output; returns the exit code."""
+    """``cat``: a record per line of stdin or of COMMAND's output, as
+    systemd-cat's lines reach the journal (journald's stdout_stream_line()):
+    a NUL ends a line as a newline does; trailing white space goes (unless
+    the line is all white space); a ``<N>`` prefix sets a line's priority
+    (unless ``--level-prefix=no``); a line left empty is dropped.  COMMAND
+    keeps our stdin; the signals of FORWARDED_SIGNALS sent to us are passed
+    on to it; its exit status becomes ours, and when a signal kills it we
+    die of that signal too.  Returns the exit code."""
     prio = parse_priority(args.priority)
     err_prio = parse_priority(args.stderr_priority) if args.stderr_priority else prio
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
@@ -572,24 +641,46 @@ def cmd_cat(args):
         limit = ring.stats()["max_record"] - 1024
 
         def pump(stream, priority):
-            for line in iter(stream.readline, b""):
-                for piece in _chunks(line.rstrip(b"\n"), limit):
-                    ring.append(piece, priority=priority, identifier=ident)
+            for chunk in iter(stream.readline, b""):
+                for line in chunk.rstrip(b"\n").split(b"\0"):
+                    p = priority
+                    if line.strip(_WHITESPACE):
+                        line = line.rstrip(_WHITESPACE)
+                    if args.level_prefix:
+                        p, line = split_level_prefix(line)
+                        p = priority if p is None else p
+                    if not line:
+                        continue
+                    for piece in _chunks(line, limit):
+                        ring.append(piece, priority=p, identifier=ident)
 
         if not command:
             pump(sys.stdin.buffer, prio)
             return EXIT_OK
         try:
-            child = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as e:
             raise CommandFailed(f"cannot run {command[0]}: {e.strerror}", 127) from None
+        terminal = _foreground_of_terminal()
+
+        def forward(signum, _frame):
+            if terminal and signum in (signal.SIGINT, signal.SIGQUIT):
+                return  # the terminal sent it to COMMAND's group as well
+            try:
+                child.send_signal(signum)
+            except OSError:
+                pass
+
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, forward)
         t = threading.Thread(target=pump, args=(child.stderr, err_prio), daemon=True)
         t.start()
         pump(child.stdout, prio)
         t.join()
         rc = child.wait()
-        return rc if rc >= 0 else 128 - rc
+    if rc < 0:
+        return _die_like(-rc)
+    return rc
 
 
 class CommandFailed(Exception):
@@ -1038,9 +1129,17 @@ def build_parser():
     a.set_defaults(func=cmd_append)
 
     c = sub.add_parser("cat", parents=[region],
-                       help="append each line of stdin (or of a command's output)")
+                       help="append each line of stdin (or of a command's output)",
+                       description="Append each line of stdin, or of COMMAND's stdout and "
+                                   "stderr, as systemd-cat does.  COMMAND keeps our stdin, "
+                                   "gets the signals sent to us, and its exit status is "
+                                   "ours (killed by a signal, we die of it too; 127 if it "
+                                   "cannot run).")
     c.add_argument("-p", "--priority", default="info", help="priority (name or 0-7)")
     c.add_argument("--stderr-priority", help="priority of the command's stderr lines")
+    c.add_argument("--level-prefix", type=_parse_bool, nargs="?", const=True, default=True,
+                   metavar="BOOL", help="read a <N> prefix (0-7) at a line's start as its "
+                   "priority, as systemd-cat does (default: yes)")
     c.add_argument("-t", "--identifier", help="syslog identifier (default: the command)")
     c.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS",
                    help="run COMMAND and append each line of its stdout and stderr")
