@@ -19,6 +19,8 @@ Records
     when the entry has the field more than once. What does not fit a record's own fields
     unchanged (no MESSAGE, a binary one, a PRIORITY that is not 0-7) is kept as it was in the
     field ``PERSISTLOG_RAW``, a map of name to bytes, or to None for a field the entry lacks.
+    An entry too large for one record is kept with its MESSAGE cut to fit, its fields of more
+    than 256 bytes dropped, and ``PERSISTLOG_MIRROR_TRUNCATED`` = the MESSAGE's length in bytes.
 
 What is not mirrored
     persistlog's own entries (any ``PERSISTLOG_*`` field: the drain, its summary, forwarded
@@ -70,7 +72,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import archive, config as _config
+from . import archive, config as _config, record as _record
 from .config import ConfigError
 from .errors import (NotARegion, PersistlogError, RecordTooLarge, RegionTooSmall,
                      RegionUnavailable, UnsupportedVersion)
@@ -103,6 +105,8 @@ _INT_FIELDS = frozenset(("_PID", "_UID", "_GID", "SYSLOG_FACILITY", "ERRNO", "SY
                          "_AUDIT_SESSION", "_AUDIT_LOGINUID", "_SOURCE_REALTIME_TIMESTAMP",
                          "_SOURCE_MONOTONIC_TIMESTAMP", "CODE_LINE", "TID", "_TID"))
 _POSITION_CHECK = 1024  # entries between two looks at the clock for saves and the watchdog
+_RECORD_HEADER = 80  # bytes before a record's payload (docs/FORMAT.md, "Records")
+_CUT_FIELD_MAX = 256  # bytes: longer fields are dropped from an entry that must be cut
 
 
 class StateError(PersistlogError):
@@ -186,6 +190,15 @@ def _text(v):
         return v.decode()
     except UnicodeDecodeError:
         return v
+
+
+def _small(v):
+    """Whether a record field's value is at most ``_CUT_FIELD_MAX`` bytes (about)."""
+    if isinstance(v, (str, bytes)):
+        return len(v) <= _CUT_FIELD_MAX
+    if isinstance(v, list):
+        return sum(len(x) if isinstance(x, (str, bytes)) else 8 for x in v) <= _CUT_FIELD_MAX
+    return True
 
 
 def _value(name, v):
@@ -525,17 +538,27 @@ class Mirror:
         self.state.cursor = cursor
 
     def _append_cut(self, message, priority, ident, rec):
-        """Append a record that did not fit: MESSAGE cut, the kept extras dropped."""
-        encoded = message.encode()
+        """Append a record that did not fit: its MESSAGE cut to what the record can hold,
+        fields of more than ``_CUT_FIELD_MAX`` bytes dropped (not those always kept)."""
+        raw = dict(rec.get(RAW_FIELD) or {})
+        original = raw.pop("MESSAGE", None)
+        length = len(original) if isinstance(original, bytes) else len(message.encode())
         fields = {k: v for k, v in rec.items()
-                  if k in ALWAYS_KEPT or k.startswith("__") or k == MIRROR_FIELD}
-        fields[TRUNCATED_FIELD] = len(encoded)
-        room = self.ring.stats()["max_record"] - 1024
-        cut = encoded[:max(0, room)].decode("utf-8", "ignore")
+                  if k in ALWAYS_KEPT or k.startswith("__") or k == MIRROR_FIELD
+                  or (k != RAW_FIELD and _small(v))}
+        if raw:
+            fields[RAW_FIELD] = raw
+        fields[TRUNCATED_FIELD] = length
+        # the payload without its message, and 5 bytes for the message's msgpack header
+        rest = len(_record.encode("", priority, ident, fields)) + 5
+        room = self.ring.stats()["max_record"] - _RECORD_HEADER - rest
+        cut = message.encode()[:max(0, room)].decode("utf-8", "ignore")
         try:
             return self.ring.append(cut, priority=priority, identifier=ident, **fields)
         except RecordTooLarge:
             self.too_large += 1
+            self.say(f"an entry of {length} bytes does not fit a record even cut: dropped "
+                     f"({fields.get('__CURSOR')})")
             return None
 
     def _gap(self, seqnum_id, first, last):

@@ -367,3 +367,55 @@ def test_a_second_mirror_on_the_same_region_exits_7(journald, tmp_path):
     assert proc.returncode == 7, proc.stderr
     assert "another persistlog mirror is running" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+BIG_SENDER = r"""
+import sys
+from systemd import journal
+tag = sys.argv[1]
+journal.sendv("MESSAGE=" + "x" * 20000 + "\u00e9", f"MIRRORTEST={tag}", "CLIENT=big")
+journal.sendv("MESSAGE=small after big", f"MIRRORTEST={tag}", "CLIENT=small")
+"""
+
+
+@pytest.mark.journald
+def test_an_entry_larger_than_a_record_is_kept_cut(journald, tmp_path):
+    import persistlog
+    region = tmp_path / "ring"
+    with persistlog.open(region, size=65536) as ring:  # records of at most 3,904 bytes
+        max_record = ring.stats()["max_record"]
+    m = MirrorProc(journald, region, tmp_path / "m").start()
+    tag = uuid.uuid4().hex
+    try:
+        journald.run([sys.executable, "-c", BIG_SENDER, tag])
+        wait_for(lambda: len(mirrored(region, tag)) == 2, what="both entries")
+    finally:
+        assert m.stop() == 0
+    big, small = mirrored(region, tag)
+    assert big.fields["PERSISTLOG_MIRROR_TRUNCATED"] == 20002  # bytes of the original MESSAGE
+    # as much of the message as the record holds: its fields take about 600 bytes
+    assert big.message == "x" * len(big.message)
+    assert max_record - 1024 < len(big.message) < max_record
+    assert big.fields["CLIENT"] == "big"  # short fields stay
+    assert big.fields["__CURSOR"] and big.fields["_PID"]  # still rescuable, still ordered
+    assert small.message == "small after big" and "PERSISTLOG_MIRROR_TRUNCATED" not in small.fields
+
+
+@pytest.mark.journald
+@pytest.mark.parametrize("start", ["tail", "boot"])
+def test_with_no_cursor_it_starts_at_the_tail_or_at_the_boots_first_entry(journald, tmp_path,
+                                                                          start):
+    tag = uuid.uuid4().hex
+    assert sender(journald, tag, "early", 5).wait(60) == 0
+    journald.sync()
+    region = tmp_path / "ring"
+    m = MirrorProc(journald, region, tmp_path / "m", mirror_start=start).start()
+    try:
+        assert sender(journald, tag, "late", 5).wait(60) == 0
+        wait_for(lambda: len(mirrored(region, tag)) >= 5, what="the late ones")
+    finally:
+        assert m.stop() == 0
+    clients = [r.fields["CLIENT"] for r in mirrored(region, tag)]
+    assert clients == (["early"] * 5 if start == "boot" else []) + ["late"] * 5
+    if start == "boot":  # journald's own first entry of this journal too
+        assert mirrored(region)[0].message == "Journal started"
