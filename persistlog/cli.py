@@ -9,9 +9,11 @@ Exit codes:
     2   bad usage: an unknown option, a bad priority, size or time
     3   the region cannot be used: missing, not a persistlog region,
         a newer format version, too small, or cannot be opened
-    4   the boot asked for is not in the region
+    4   the boot asked for is not in the region (``dump -b``, ``stat -b``)
     130 interrupted (SIGINT), except ``dump -f``, which ends with 0
-    ``cat -- COMMAND`` exits with COMMAND's status (127 if it cannot run).
+    ``cat -- COMMAND`` exits with COMMAND's status (127 if it cannot run),
+    or, when a signal killed COMMAND, dies of that signal (as systemd-cat,
+    which execs COMMAND; a shell shows 128+N).
 """
 import argparse
 import json
