@@ -89,6 +89,41 @@ def journal_entry(record):
     return out
 
 
+#: Fields of a rescued entry that say where it stood in the crashed boot's journal: journald
+#: gives each entry it writes its own, and systemd-journal-remote ignores them (the seqnums with
+#: a warning: "Unknown dunder line").
+POSITION_FIELDS = ("__CURSOR", "__SEQNUM", "__SEQNUM_ID")
+
+_FIRST = ("__REALTIME_TIMESTAMP", "__MONOTONIC_TIMESTAMP")
+
+
+def export_fields(entry, machine_id=None):
+    """A rescued entry as the (name, value) pairs of the journal export format.
+
+    Args:
+        entry (dict): as ``journal_entry`` (or ``rescue``) returns it.
+        machine_id (str | None): ``_MACHINE_ID`` to add (32 hex digits) when the entry lacks it.
+
+    Returns:
+        list of (str, bytes): ``__REALTIME_TIMESTAMP``, ``__MONOTONIC_TIMESTAMP``, then the other
+        fields in the entry's order, one pair per value of a field held more than once;
+        without ``POSITION_FIELDS``. ``persistlog.export.encode_entry`` turns them into the
+        bytes systemd-journal-remote reads.
+    """
+    def pairs(name, value):
+        values = value if isinstance(value, list) else [value]
+        return [(name, v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v))
+                for v in values]
+
+    out = [p for name in _FIRST if name in entry for p in pairs(name, entry[name])]
+    for name, value in entry.items():
+        if name not in _FIRST and name not in POSITION_FIELDS:
+            out.extend(pairs(name, value))
+    if machine_id and "_MACHINE_ID" not in entry:
+        out.append(("_MACHINE_ID", machine_id.encode()))
+    return out
+
+
 def mirrored(records, boot_id):
     """The mirrored records of ``boot_id`` (the journal's boot: its ``_BOOT_ID``, 32 hex digits
     or dashed) among ``records`` (iterable of persistlog.Record), in ring order."""
