@@ -20,7 +20,8 @@ from array import array
 import pytest
 
 import persistlog
-from persistlog import record as _record
+from persistlog import _binding, record as _record
+from test_v1_upgrade import _v1_image
 from writers import writer_message
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -226,6 +227,25 @@ def test_regions_it_must_not_write_are_refused_untouched(lib, tmp_path, boot_env
     small = tmp_path / "small"
     small.write_bytes(bytes(8192))
     cases["small"] = (small, -errno.ENOSPC)
+    newer = tmp_path / "newer"
+    with persistlog.open(str(newer), size=1 << 20):
+        pass
+    with open(newer, "r+b") as f:  # as tests/test_api.py's newer-version test forges it
+        hdr = bytearray(f.read(64))
+        hdr[8:12] = (99).to_bytes(4, "little")
+        hdr[60:64] = _binding.crc32c(bytes(hdr[:60])).to_bytes(4, "little")
+        f.seek(0)
+        f.write(hdr)
+    cases["newer"] = (newer, -errno.EPROTONOSUPPORT)
+    v1 = tmp_path / "v1"
+    v1.write_bytes(_v1_image(["old 0", "old 1"], os.environ["PERSISTLOG_BOOT_ID"]))
+    cases["version-1"] = (v1, -errno.EROFS)
+    zeroed = tmp_path / "zeroed"  # a header page of zeros over records: recovery's job
+    with persistlog.open(str(zeroed), size=1 << 20) as ring:
+        ring.append("keep me too")
+    with open(zeroed, "r+b") as f:
+        f.write(bytes(4096))
+    cases["zeroed-header"] = (zeroed, -errno.EBADMSG)
     for name, (path, code) in cases.items():
         before = path.read_bytes()
         env = clean_env(PERSISTLOG_REGION=str(path))
@@ -272,7 +292,7 @@ def _acks(path):
 def test_c_api_writers_killed_at_random_instants_lose_nothing_acknowledged(lib, region, boot_env,
                                                                           tmp_path):
     """tests/test_crash.py's harness with writers on the public C API."""
-    rounds, writers = 30, 4
+    rounds, writers = 20, 4
     prog = lib.compile("lib_writer")
     rng = random.Random(int(os.environ.get("PERSISTLOG_TEST_SEED", "2026")))
     with persistlog.open(region, size=64 << 20):
