@@ -3,6 +3,7 @@ flagged as such (outcome "invalid"; after the rebuild, trusted_header False),
 read-only and writable, through the API and the CLI."""
 import json
 import os
+import struct
 import subprocess
 import uuid
 
@@ -152,12 +153,14 @@ def test_a_region_with_a_zero_header_and_no_records_is_still_formatted(tmp_path,
 def _forge_geometry(path, **fields):
     """Set v2 geometry fields (docs/FORMAT.md, "Header page") and recompute
     geometry_crc, as a writer of a newer format, or a forger, would."""
-    at = {"chunk_size": 64, "n_chunks": 68, "key": 72, "compat": 88, "ro_compat": 92,
-          "incompat": 96}
+    at = {"data_size": (32, 8), "chunk_size": (64, 4), "n_chunks": (68, 4), "key": (72, 4),
+          "compat": (88, 4), "ro_compat": (92, 4), "incompat": (96, 4)}
     with open(path, "r+b") as f:
         h = bytearray(f.read(4096))
         for name, value in fields.items():
-            h[at[name]:at[name] + 4] = value.to_bytes(4, "little")
+            off, size = at[name]
+            h[off:off + size] = value.to_bytes(size, "little")
+        h[60:64] = _binding.crc32c(bytes(h[:60])).to_bytes(4, "little")
         h[124:128] = _binding.crc32c(bytes(h[64:124])).to_bytes(4, "little")
         f.seek(0)
         f.write(h)
@@ -181,6 +184,26 @@ def test_a_chunk_count_past_the_data_area_is_a_damaged_geometry(written, extra):
         assert int.from_bytes(f.read(72)[68:72], "little") == n_chunks, "rebuilt from the data"
     with persistlog.open(path, readonly=True) as ring:
         assert {r.seq: r.message for r in ring.records()} == {**msgs, seq: "after the rebuild"}
+
+
+@pytest.mark.parametrize("more", [1, 1 << 20], ids=["one-chunk", "a-million-chunks"])
+def test_a_data_area_past_the_mapping_is_a_damaged_geometry(written, more):
+    """data_size larger than the mapping, with n_chunks to match and both crcs
+    right: no reader or writer may take it (they would run off the mapping)."""
+    path, msgs = written
+    with open(path, "rb") as f:
+        data_size, = struct.unpack_from("<Q", f.read(72), 32)
+        f.seek(64)
+        chunk_size, = struct.unpack("<I", f.read(4))
+    data_size += more * chunk_size
+    _forge_geometry(path, data_size=data_size, n_chunks=data_size // chunk_size)
+    with persistlog.open(path, readonly=True) as ring:
+        assert ring.outcome == "invalid" and "sizes or offsets" in ring.report, ring.report
+        assert {r.seq: r.message for r in ring.records()} == msgs
+    with pytest.warns(persistlog.RegionRecovered), persistlog.open(path) as ring:
+        assert ring.outcome == "invalid", ring.report
+        ring.append("after the rebuild")
+        assert len(list(ring.records())) == len(msgs) + 1
 
 
 @pytest.mark.parametrize("offset", [64, 68, 72, 88, 123])
