@@ -51,9 +51,19 @@
 PyAPI_FUNC(const char *) PyUnicode_AsUTF8AndSize(PyObject *unicode, Py_ssize_t *size);
 #endif
 
-#define SCRATCH_SIZE	2048	/* bytes: headers and short values */
-#define MAX_IOV		32
-#define INLINE_MAX	256	/* bytes: longer strings are their own plr_iov */
+/*
+ * Headers and values of up to INLINE_MAX bytes are copied into a scratch
+ * buffer; a longer string is its own plr_iov, read in place.  The scratch
+ * holds no more than the payload, and a payload has fewer than
+ * SCRATCH_SIZE / INLINE_MAX long strings, each taking two plr_iov at most
+ * (the scratch bytes before it, then itself): so every record of the types
+ * this path takes whose payload is at most SCRATCH_SIZE bytes fits, and
+ * larger ones fit unless they overflow either (then the generic path
+ * takes them).
+ */
+#define SCRATCH_SIZE	4096	/* bytes */
+#define INLINE_MAX	256	/* bytes */
+#define MAX_IOV		(2 * SCRATCH_SIZE / INLINE_MAX + 1)
 
 typedef int64_t (*appendv_fn)(struct plr_ring *r, const struct plr_iov *iov, uint32_t n);
 
@@ -76,7 +86,10 @@ struct payload {
 	uint8_t scratch[SCRATCH_SIZE];
 };
 
-/* Account for @w bytes just written to the scratch; 0 if they did not fit. */
+/*
+ * Account for the @w bytes a _msgpack.h writer just stored in the scratch;
+ * 0 if they did not fit (the writers store nothing then, and return 0).
+ */
 static inline int put(struct payload *p, size_t w)
 {
 	p->used += w;
@@ -98,14 +111,16 @@ static inline int flush(struct payload *p)
 	return 1;
 }
 
-/* A string's bytes @s (its header already written): copied if short. */
+/* A string's @len bytes at @s (its header already written): copied if short. */
 static int put_bytes(struct payload *p, const char *s, size_t len)
 {
 	if (len <= INLINE_MAX) {
 		if (SCRATCH_SIZE - p->used < len)
 			return 0;
 		memcpy(p->scratch + p->used, s, len);
-		return put(p, len) || !len;
+		p->used += len;
+		p->total += len;
+		return 1;
 	}
 	if (!flush(p) || p->n == MAX_IOV)
 		return 0;
