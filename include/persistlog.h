@@ -46,7 +46,8 @@
  *                 80-byte record header); nothing was written
  *     -EBUSY      every chunk of the region is held by a live writer; the
  *                 record was dropped (persistlog stats: busy_drops)
- *     -EINVAL     a bad argument: a field without '=', an empty field name,
+ *     -EINVAL     a bad argument: no field at all, a field without '=', an
+ *                 empty field name or one that is not UTF-8,
  *                 a priority or PRIORITY that is not 0-7, a repeated MESSAGE, PRIORITY
  *                 or SYSLOG_IDENTIFIER, more than PERSISTLOG_MAX_FIELDS
  *                 fields

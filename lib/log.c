@@ -313,7 +313,7 @@ _public_ int persistlog_ring_sendv_seq(persistlog_ring *ring, const struct iovec
 {
 	int i;
 
-	if (n < 0 || n > PERSISTLOG_MAX_FIELDS || (n && !iov))
+	if (n <= 0 || n > PERSISTLOG_MAX_FIELDS || !iov)	/* as sd_journal_sendv() */
 		return -EINVAL;
 
 	struct field f[n + 1];

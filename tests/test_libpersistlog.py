@@ -130,6 +130,7 @@ def test_c_records_are_python_records_field_for_field_and_byte_for_byte(lib, reg
              (line.split() for line in out.splitlines())}
     bad = {name: rc for name, (rc, _) in calls.items() if not name.startswith("err_") and rc}
     assert not bad, f"calls failed: {bad}"
+    assert calls["err_no_fields"][0] == -errno.EINVAL
     assert calls["err_no_equals"][0] == -errno.EINVAL
     assert calls["err_empty_name"][0] == -errno.EINVAL
     assert calls["err_bad_priority"][0] == -errno.EINVAL

@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 		struct iovec just_over[] = { IOV("MESSAGE=just over"), { big, 0 } };
 		char *text = malloc(300001);
 
+		report("err_no_fields", persistlog_sendv(no_eq, 0), 0);
 		report("err_no_equals", persistlog_sendv(no_eq, 2), 0);
 		report("err_empty_name", persistlog_sendv(empty_name, 1), 0);
 		report("err_bad_priority", persistlog_sendv(bad_prio, 2), 0);
