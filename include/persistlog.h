@@ -58,7 +58,9 @@
  *   Every call is thread safe.  Once a region is open, an append takes no
  *   lock, allocates nothing and makes no system call except when its
  *   thread's chunk of the region is full (then kill(2) with signal 0 on
- *   other writers' chunks it passes); see persistlog/_ring.c.
+ *   other writers' chunks it passes); see persistlog/_ring.c.  Formatting
+ *   ('%' in a format) is glibc's vsnprintf(3), which does not allocate for
+ *   the usual conversions but may for some (wide strings, huge widths).
  *
  *   Async-signal-safe in the sense of signal-safety(7), once the region is
  *   open (call persistlog_open_default() or any logging call first):
