@@ -155,7 +155,8 @@ def figures(rate=2000, seconds=10, polls=(0.05, 1.0), burst=20000, tmp=None):
     why = journald.missing_requirements()
     if why:
         return {"note": f"not measured: {why}"}
-    res = {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg()[0], "rate": rate,
+    res = {"cpus": os.cpu_count(), "loadavg_before": os.getloadavg()[0], "niceness": os.nice(0),
+           "rate": rate,
            "seconds": seconds, "runs": []}
     with tempfile.TemporaryDirectory(dir=tmp) as d, journald.Journald(Path(d) / "journald") as j:
         for poll in polls:
@@ -173,7 +174,8 @@ def table(res):
     if "runs" not in res:
         return [f"Mirror: {res['note']}"]
     lines = [f"Mirror (bench/mirror.py): journal entries into the ring, {res['cpus']} CPUs, "
-             f"load average {res['loadavg_before']:.2f} before",
+             f"load average {res['loadavg_before']:.2f} before, niceness {res['niceness']} "
+             "(journald and the mirror too)",
              f"  {'':22}{'entries':>8}{'latency ms: median':>20}{'p90':>8}{'p99':>8}{'max':>8}"
              f"{'CPU us/entry':>14}{'CPU share':>11}{'journald us':>13}"]
     rows = [(f"{r['rate']:.0f}/s, poll {r['poll_s']} s", r) for r in res["runs"]]
