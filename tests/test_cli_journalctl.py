@@ -529,6 +529,7 @@ def _verbose_entries(text):
     return [x if isinstance(x, str) else (x[0], sorted(x[1])) for x in out]
 
 
+@pytest.mark.journald  # journalctl (deselected with the journald tests)
 @needs_remote
 def test_verbose_matches_journalctl(run, journal_file):
     for tz in ("UTC", "Asia/Kolkata", "America/New_York"):
@@ -547,6 +548,7 @@ def test_verbose_matches_journalctl(run, journal_file):
                      rf"\[i=1;b={HEX[BOOT_A]};m=[0-9a-f]+;t=[0-9a-f]+\]$", ours, re.M)
 
 
+@pytest.mark.journald  # journalctl (deselected with the journald tests)
 @needs_remote
 def test_output_fields_match_journalctl(run, journal_file):
     for args in (["-o", "cat", "--output-fields=FOO"], ["-o", "cat", "--output-fields=BIN"],
@@ -591,6 +593,7 @@ MATCHES = [
 ]
 
 
+@pytest.mark.journald  # journalctl (deselected with the journald tests)
 @needs_remote
 @pytest.mark.parametrize("args", MATCHES, ids=lambda a: " ".join(a))
 def test_matches_select_as_journalctl_does(run, journal_file, args):
@@ -617,6 +620,7 @@ def test_matches_refuse_what_journalctl_refuses(run):
     assert r.returncode == 0  # append's words are its message, not matches
 
 
+@pytest.mark.journald  # journalctl (deselected with the journald tests)
 @needs_remote
 def test_boot_ids_with_offsets_as_journalctl_takes_them(run, journal_file):
     good = [HEX[BOOT_A], f"{HEX[BOOT_A]}+1", f"{HEX[BOOT_A]}+2", f"{HEX[BOOT_B]}-1",
@@ -638,6 +642,7 @@ def test_boot_ids_with_offsets_as_journalctl_takes_them(run, journal_file):
     assert r.returncode == 2 and "not a boot ID or offset" in r.stderr
 
 
+@pytest.mark.journald  # journalctl (deselected with the journald tests)
 @needs_remote
 def test_colours_match_journalctl(run, journal_file):
     """SYSTEMD_COLORS forces colour on a pipe, for both: the same bytes."""
@@ -681,6 +686,7 @@ def _tty_run(argv, env, stderr_tty=True):
     return got.decode(errors="replace")
 
 
+@pytest.mark.journald  # journalctl (deselected with the journald tests)
 @needs_remote
 def test_colour_on_a_terminal_is_decided_as_journalctl_decides(region, journal_file):
     base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "SYSTEMD_COLORS")}
