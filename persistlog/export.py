@@ -167,8 +167,7 @@ def record_fields(record, region, host):
         return own(host)
     identifier = record.identifier if record.identifier is not None else NO_IDENTIFIER
     fields = [
-        ("__REALTIME_TIMESTAMP", b"%d" % (record.realtime_ns // 1000)),
-        ("__MONOTONIC_TIMESTAMP", b"%d" % (record.monotonic_ns // 1000)),
+        *timestamps(record.realtime_ns // 1000, record.monotonic_ns // 1000),
         ("_BOOT_ID", boot_id_hex(record.boot_id).encode()),
         *([("_MACHINE_ID", host.machine_id.encode())] if host.machine_id else []),
         ("_HOSTNAME", host.hostname.encode("utf-8", "surrogateescape")),
@@ -184,6 +183,30 @@ def record_fields(record, region, host):
     ]
     for name, value in record.fields.items():
         fields.append((field_name(name), field_value(value)))
+    return fields
+
+
+# What a journal file can hold (systemd's VALID_REALTIME and VALID_MONOTONIC): journal-remote
+# stops reading its input at an entry whose timestamp is outside.
+_TIME_LIMIT = 1 << 55
+
+
+def timestamps(realtime_us, monotonic_us):
+    """An entry's __REALTIME_TIMESTAMP and __MONOTONIC_TIMESTAMP fields (µs), first and second.
+
+    A time a journal file cannot hold (realtime 0 or below, either one at 2**55 µs or more,
+    monotonic below 0: a writer's clock or a damaged record) is replaced by 1 µs
+    (realtime) or 0 (monotonic), and the true value kept in PERSISTLOG_REALTIME_USEC or
+    PERSISTLOG_MONOTONIC_USEC.
+    """
+    fields = [("__REALTIME_TIMESTAMP", b"%d" % realtime_us),
+              ("__MONOTONIC_TIMESTAMP", b"%d" % monotonic_us)]
+    if not 0 < realtime_us < _TIME_LIMIT:
+        fields[0] = ("__REALTIME_TIMESTAMP", b"1")
+        fields.append(("PERSISTLOG_REALTIME_USEC", b"%d" % realtime_us))
+    if not 0 <= monotonic_us < _TIME_LIMIT:
+        fields[1] = ("__MONOTONIC_TIMESTAMP", b"0")
+        fields.append(("PERSISTLOG_MONOTONIC_USEC", b"%d" % monotonic_us))
     return fields
 
 

@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .export import boot_id_hex
+from .export import boot_id_hex, timestamps
 
 # Level of console lines, which carry none.
 CONSOLE_PRIORITY = 6
@@ -88,8 +88,7 @@ class KernelRecord:
         """The journal entry, (name, bytes) pairs, timestamps first (as
         ``export.record_fields``); ``host`` an ``export.Host``."""
         return [
-            ("__REALTIME_TIMESTAMP", b"%d" % (self.realtime_ns // 1000)),
-            ("__MONOTONIC_TIMESTAMP", b"%d" % (self.monotonic_ns // 1000)),
+            *timestamps(self.realtime_ns // 1000, self.monotonic_ns // 1000),
             ("_BOOT_ID", boot_id_hex(self.boot_id).encode()),
             *([("_MACHINE_ID", host.machine_id.encode())] if host.machine_id else []),
             ("_HOSTNAME", host.hostname.encode("utf-8", "surrogateescape")),

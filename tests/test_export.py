@@ -62,6 +62,33 @@ def test_record_fields_carry_the_records_own_boot_time_pid_and_fields():
     assert len(d["_BOOT_ID"]) == 32
 
 
+@needs_remote
+def test_times_a_journal_file_cannot_hold_are_kept_aside_and_every_entry_written(tmp_path):
+    # journal-remote stops at the first entry whose time is out of range (systemd's
+    # VALID_REALTIME/VALID_MONOTONIC): one such record must not cost the records after it.
+    host = export.Host("0123456789abcdef0123456789abcdef", "h")
+    times = [(1_700_000_000 * 10**9, 10**9), (0, 10**9), (2**55 * 1000, 10**9), (-5000, 10**9),
+             (1_700_000_000 * 10**9, 2**55 * 1000), (1_700_000_000 * 10**9, -7000),
+             (1_700_000_000 * 10**9 + 1000, 2 * 10**9)]
+    recs = [Record(i + 1, BOOT_A, rt, mono, 1, 1, 6, "t", f"m{i}") for i, (rt, mono) in
+            enumerate(times)]
+    data = b"".join(export.encode_entry(export.record_fields(r, "/r", host)) for r in recs)
+    remote = subprocess.run([JOURNAL_REMOTE, "-o", str(tmp_path / "t.journal"), "-"],
+                            input=data, capture_output=True)
+    assert b"writing 7 entries" in remote.stderr, remote.stderr
+    out = subprocess.run(["journalctl", "--file", str(tmp_path / "t.journal"), "-o", "json"],
+                         capture_output=True, text=True, check=True).stdout
+    got = {e["MESSAGE"]: e for e in map(json.loads, out.splitlines())}
+    assert got["m1"]["PERSISTLOG_REALTIME_USEC"] == "0" and got["m1"]["__REALTIME_TIMESTAMP"] == "1"
+    assert got["m2"]["PERSISTLOG_REALTIME_USEC"] == str(2**55)
+    assert got["m3"]["PERSISTLOG_REALTIME_USEC"] == "-5"
+    assert got["m4"]["PERSISTLOG_MONOTONIC_USEC"] == str(2**55)
+    assert got["m5"]["PERSISTLOG_MONOTONIC_USEC"] == "-7"
+    assert "PERSISTLOG_REALTIME_USEC" not in got["m0"]
+    assert "PERSISTLOG_REALTIME_USEC" not in got["m6"]
+    assert got["m6"]["__REALTIME_TIMESTAMP"] == str(1_700_000_000 * 10**6 + 1)
+
+
 def mixed(i):
     """Record i: priorities, identifiers (some absent), text with newlines, tabs and escapes,
     binary, empty and long values, two names that map to one journal field."""
