@@ -139,16 +139,6 @@ def parse_fields(items):
     return fields
 
 
-def _parse_boot_offset(text):
-    t = text.strip()
-    if len(t.replace("-", "")) == 32:
-        return t  # a boot ID, with or without dashes (even one of decimal digits only)
-    try:
-        return int(t)
-    except ValueError:
-        return t  # a boot ID; checked when resolved
-
-
 def _parse_lines(text):
     """``-n`` as journalctl takes it: ``N`` the newest N, ``+N`` the oldest N,
     ``all``.  Returns (from_the_oldest, N or None for all)."""
@@ -986,9 +976,12 @@ def cmd_list_boots(args):
 
 def cmd_stat(args):
     """``stat``: the figures of ``Ring.stats()``; returns the exit code."""
-    boot = _parse_boot_offset(args.boot) if args.boot is not None else None
+    selection = None
+    if args.boot is not None:  # as dump -b takes it: N, ID, ID+N, ID-N
+        boot_id, offset = parse_boot_descriptor(args.boot)
+        selection = offset if boot_id is None else (boot_id, offset) if offset else boot_id
     with open_ring(args.region, readonly=True) as ring:
-        st = ring.stats(boot=boot)
+        st = ring.stats(boot=_resolve(ring, selection, args.boot))
         st["report"] = ring.report
     if args.output == "json":
         print(json.dumps(st))
@@ -1208,7 +1201,7 @@ def build_parser():
 
     s = sub.add_parser("stat", parents=[region], help="figures about the region")
     s.add_argument("-o", "--output", default="short", choices=["short", "json"])
-    s.add_argument("-b", "--boot", metavar="N|ID", help="figures for one boot")
+    s.add_argument("-b", "--boot", metavar="ID[±N]|N", help="figures for one boot (as dump -b)")
     s.set_defaults(func=cmd_stat)
 
     f = sub.add_parser("format", parents=[region], help="format a region (erases it)")

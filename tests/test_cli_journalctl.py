@@ -121,6 +121,10 @@ def test_boot_forms(run, cli, region):
     assert cat(run("dump", "-o", "cat", "-b", "-o", "cat")) == ["in B"]  # -b alone before -o
     st = json.loads(run("stat", "-o", "json", "-b", uuid.UUID(BOOT_A).hex).stdout)
     assert (st["boot_id"], st["records"]) == (BOOT_A, 1)
+    st = json.loads(run("stat", "-o", "json", "-b", f"{uuid.UUID(BOOT_A).hex}+1").stdout)
+    assert (st["boot_id"], st["records"]) == (BOOT_B, 1)  # stat -b takes ID+N as dump -b
+    r = run("stat", "-b", f"{BOOT_B}+1")
+    assert r.returncode == 4 and "no boot" in r.stderr
     # an ID whose 32 digits are all decimal is an ID, not an offset; the region
     # has no such boot: one line and exit 4 (journalctl: "Data from the
     # specified boot ... is not available", exit 1)
