@@ -280,3 +280,61 @@ def test_an_unwritable_journal_dir_is_one_line_and_exit_6(setup):
     assert proc.stderr.strip().splitlines()[-1].startswith("persistlog daemon: error: ")
     assert "Traceback" not in proc.stderr
     assert not setup.cursor().get(BOOT_A, {}).get("drained")
+
+
+JOURNAL_UPLOAD = next((p for p in ("/lib/systemd/systemd-journal-upload",
+                                   "/usr/lib/systemd/systemd-journal-upload")
+                       if os.path.exists(p)), None)
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(JOURNAL_UPLOAD is None,
+                    reason="systemd-journal-upload not installed (run .ci/daemon-deps.sh)")
+def test_a_fleet_ships_a_recovered_boot_to_its_collector(setup, tmp_path):
+    # As a fleet does: each machine's systemd-journal-upload sends to the central
+    # systemd-journal-remote over HTTP (plain HTTP on localhost here; HTTPS in a fleet).
+    import socket
+    setup.journal_files, setup.journal_dir = True, tmp_path / "machine-journal"
+    setup.write_boot(BOOT_A, 2000, mixed_record)
+    assert setup.run(BOOT_B).returncode == 0
+    (recovered,) = (setup.journal_dir / MACHINE_ID).iterdir()
+
+    collected = tmp_path / "collector"
+    collected.mkdir()
+    port = _free_port()
+    remote = subprocess.Popen([journalfile.find_remote(), f"--listen-http={port}",
+                               f"--output={collected}/"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert remote.poll() is None, remote.stderr.read()
+                assert time.monotonic() < deadline, "journal-remote did not listen"
+                time.sleep(0.05)
+        upload = subprocess.run([JOURNAL_UPLOAD, "-u", f"http://127.0.0.1:{port}",
+                                 f"--file={recovered}", "--follow=no"],
+                                capture_output=True, text=True, timeout=120)
+        assert upload.returncode == 0, upload.stderr
+    finally:
+        remote.terminate()
+        remote.wait(30)
+    (received,) = collected.iterdir()
+    assert received.name == "remote-127.0.0.1.journal"  # split by sending host
+    on_collector = subprocess.run(["journalctl", "-D", str(collected), "-b", hexid(BOOT_A),
+                                   "-o", "json", "--all", "--no-pager"],
+                                  capture_output=True, check=True).stdout.splitlines()
+    on_machine = journalctl(setup, "-b", hexid(BOOT_A), inside=False)
+    on_collector = [json.loads(x) for x in on_collector]
+    for e in on_collector + on_machine:
+        del e["__CURSOR"]
+    assert len(on_collector) == 2001 and on_collector == on_machine
