@@ -82,7 +82,7 @@ struct payload {
 	uint32_t n;
 	size_t start;		/* scratch bytes not yet in iov[] begin here */
 	size_t used;
-	size_t total;		/* payload bytes */
+	size_t outside;		/* payload bytes read in place (in iov[], not scratch) */
 	uint8_t scratch[SCRATCH_SIZE];
 };
 
@@ -93,7 +93,6 @@ struct payload {
 static inline int put(struct payload *p, size_t w)
 {
 	p->used += w;
-	p->total += w;
 	return w != 0;
 }
 
@@ -119,7 +118,6 @@ static int put_bytes(struct payload *p, const char *s, size_t len)
 			return 0;
 		memcpy(p->scratch + p->used, s, len);
 		p->used += len;
-		p->total += len;
 		return 1;
 	}
 	if (!flush(p) || p->n == MAX_IOV)
@@ -127,7 +125,7 @@ static int put_bytes(struct payload *p, const char *s, size_t len)
 	p->iov[p->n].base = s;
 	p->iov[p->n].len = len;
 	p->n++;
-	p->total += len;
+	p->outside += len;
 	return 1;
 }
 
@@ -296,13 +294,13 @@ static PyObject *appender_append(PyObject *self, PyObject *const *args, Py_ssize
 		return NULL;
 	}
 	p.n = 0;
-	p.start = p.used = p.total = 0;
+	p.start = p.used = p.outside = 0;
 	if (!a->ring || !encode(&p, args[0], args[1], args[2], args[3]))
 		Py_RETURN_NONE;
 	seq = a->appendv(a->ring, p.iov, p.n);
 	if (seq < 0) {
 		PyObject *r = PyObject_CallFunction(a->raise_rc, "Ln", (long long)seq,
-						    (Py_ssize_t)p.total);
+						    (Py_ssize_t)(p.used + p.outside));
 
 		if (r) {
 			Py_DECREF(r);
