@@ -94,8 +94,11 @@
  * Writers: reserve/commit in a chunk
  * ----------------------------------
  * The owner keeps its chunk's next offset in a thread-local lane and moves
- * it past the record *before* storing anything, so an append from a signal
- * handler that interrupts it takes the space after.  Then: fetch-and-add
+ * it past the record *before* storing anything, in one instruction
+ * (lane_take()), so an append from a signal handler that interrupts it takes
+ * the space before or after, never the same.  A nested append never seals
+ * or takes a chunk, and a lane's chunk pointer is published last and
+ * cleared first, so a handler sees a whole lane or none.  Then: fetch-and-add
  * next_seq, build the header on the stack, clear the magic word at the
  * record's place, store the header body (commit = RESERVED), store the magic
  * [W0], copy the payload computing crc from the private copy, store crc, and
@@ -492,6 +495,7 @@ struct lane {
 static uint32_t cached_pid;
 static __thread uint32_t cached_tid;
 static __thread struct lane tl_lanes[LANES];
+static __thread uint32_t tl_lanes_changing;	/* lane_get() is moving lanes: hands off */
 static __thread uint32_t tl_depth;	/* appends in progress on this thread (signals) */
 static __thread uint64_t tl_coarse_mono, tl_rt_offset;
 static uint64_t attach_counter;
@@ -1183,10 +1187,12 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 		wc_fence(r->flags);
 		/* [C1] the chunk header before WRITING; pairs with [C2], [C3] */
 		__atomic_store_n(&ch->ctl, ctl_word(CH_WRITING, g, tid), __ATOMIC_RELEASE);
-		ln->chunk = (uint8_t *)ch;
+		/* the lane's fields, then its chunk: a nested append sees all or none */
 		ln->gen = g;
 		ln->index = index;
 		ln->off = PLR_CHUNK_HDR_SIZE;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		ln->chunk = (uint8_t *)ch;
 		return 0;
 	}
 	return PLR_EBUSY;
@@ -1197,11 +1203,30 @@ static void seal_chunk(const struct plr_ring *r, struct lane *ln)
 {
 	struct plr_chunk *ch = (void *)ln->chunk;
 
+	ln->chunk = NULL;	/* first: a nested append takes no space in it now */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	wc_fence(r->flags);
 	/* [C1] our last record before SEALED; pairs with [C3] */
 	__atomic_store_n(&ch->ctl, ctl_word(CH_SEALED, ln->gen, self_tid()), __ATOMIC_RELEASE);
 	wc_fence(r->flags);
-	ln->chunk = NULL;
+}
+
+/*
+ * lane_take() - add @need to this thread's lane offset *@off in one step as
+ * seen by a signal handler on the same thread, and return the old value:
+ * the handler's append takes the space before ours or after it, never the
+ * same.  No other thread touches a lane, so x86 needs no lock prefix (an
+ * interrupt lands between instructions); elsewhere a relaxed atomic, which
+ * is as signal-safe (an LL/SC loop restarts when interrupted).
+ */
+static inline uint32_t lane_take(uint32_t *off, uint32_t need)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("xaddl %0, %1" : "+r"(need), "+m"(*off) : : "memory");
+	return need;
+#else
+	return __atomic_fetch_add(off, need, __ATOMIC_RELAXED);
+#endif
 }
 
 /* This thread's lane for @r, or NULL if it has none. */
@@ -1227,6 +1252,8 @@ static struct lane *lane_get(const struct plr_ring *r)
 
 	if (ln)
 		return ln;
+	tl_lanes_changing = 1;	/* a signal handler's append finds no lane now */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	for (i = 0; i < LANES; i++)
 		if (!tl_lanes[i].attach_id)
 			break;
@@ -1236,6 +1263,8 @@ static struct lane *lane_get(const struct plr_ring *r)
 	}
 	memset(&tl_lanes[i], 0, sizeof(tl_lanes[i]));
 	tl_lanes[i].attach_id = r->attach_id;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	tl_lanes_changing = 0;
 	return &tl_lanes[i];
 }
 
@@ -1272,10 +1301,16 @@ int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n
 	}
 	need = (uint32_t)align_up(PLR_REC_HDR_SIZE + (uint64_t)len);
 
-	ln = tl_depth ? lane_find(r) : lane_get(r);
-	tl_depth++;
+	tl_depth++;	/* first: a signal handler's append from here on is nested */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (!ln || !ln->chunk || ln->off + need > r->chunk_size) {
+	ln = tl_depth > 1 ? (tl_lanes_changing ? NULL : lane_find(r)) : lane_get(r);
+	for (;;) {
+		if (ln && ln->chunk) {
+			/* the space is ours before any store: a nested append goes after */
+			off = lane_take(&ln->off, need);
+			if (off + need <= r->chunk_size)
+				break;
+		}
 		if (!ln || tl_depth > 1 ||
 		    ((ln->chunk ? seal_chunk(r, ln) : (void)0), acquire_chunk(r, ln)) < 0) {
 			tl_depth--;
@@ -1283,8 +1318,6 @@ int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n
 			return PLR_EBUSY;
 		}
 	}
-	off = ln->off;
-	ln->off = off + need;	/* ours before any store: a nested append goes after */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	TESTPOINT("space_reserved");
 
