@@ -32,9 +32,10 @@ _plr_append = lib.plr_append  # the append path skips the attribute lookup on li
 _PLR_APPENDV = int(ffi.cast("uintptr_t", ffi.addressof(lib, "plr_appendv")))
 
 
-def decline(message, priority, identifier, fields):
-    """The fast append path of a ring not attached for appending: takes no
-    record (returns None), as a detached ``persistlog._fast`` appender does."""
+def decline(*args):
+    """The fast append paths of a ring not attached for appending: take no
+    record (return None), as those of a detached ``persistlog._fast``
+    appender do."""
     return None
 
 
@@ -72,11 +73,13 @@ class View:
         self._fast = []  # the fast appenders made (fast_appender), detached with the ring
 
     def fast_appender(self, after=None):
-        """Return the fast append path to this view's ring (attach() first):
-        ``f(message, priority, identifier, fields)`` encodes and appends a
-        record in one C call (persistlog/_fast.c) and returns its seq, or
-        returns None, writing nothing, for a record it does not take (then
-        the caller encodes it with ``record.encode_named``) and once
+        """Return the fast append path to this view's ring (attach() first),
+        an object of two methods, each one C call (persistlog/_fast.c):
+        ``append(message, priority, identifier, fields)`` encodes and appends
+        a record, ``append_bytes(payload)`` appends an encoded one.  Each
+        returns the record's seq, or None, having written nothing, for what
+        it does not take (the caller then takes the generic path: a record's
+        types that need msgpack, a payload not of type bytes) and once
         ``detach()`` has run.  Errors as ``append()``.
 
         *after* (callable | None): called after each record it appends.
@@ -84,7 +87,7 @@ class View:
         a = _fast.appender(int(ffi.cast("uintptr_t", self.ring)), self.ring, _PLR_APPENDV,
                            _raise_append, after)
         self._fast.append(a)
-        return a.append
+        return a
 
     def release(self):
         """Give up this view's chunks, then drop the buffer export so the

@@ -275,6 +275,29 @@ static int encode(struct payload *p, PyObject *message, PyObject *priority,
 	return flush(p);
 }
 
+/* After plr_appendv() returned @seq for @len payload bytes: the seq, or the error. */
+static PyObject *appended(struct appender *a, int64_t seq, size_t len)
+{
+	if (seq < 0) {
+		PyObject *r = PyObject_CallFunction(a->raise_rc, "Ln", (long long)seq,
+						    (Py_ssize_t)len);
+
+		if (r) {
+			Py_DECREF(r);
+			PyErr_Format(PyExc_SystemError, "plr_appendv: error %lld", (long long)seq);
+		}
+		return NULL;
+	}
+	if (a->after) {
+		PyObject *r = PyObject_CallObject(a->after, NULL);
+
+		if (!r)
+			return NULL;
+		Py_DECREF(r);
+	}
+	return PyLong_FromLongLong(seq);
+}
+
 PyDoc_STRVAR(append_doc,
 "append(message, priority, identifier, fields) -> int | None\n\n"
 "Encode a record (fields: a dict or None) and append it; return its seq.\n"
@@ -298,24 +321,24 @@ static PyObject *appender_append(PyObject *self, PyObject *const *args, Py_ssize
 	if (!a->ring || !encode(&p, args[0], args[1], args[2], args[3]))
 		Py_RETURN_NONE;
 	seq = a->appendv(a->ring, p.iov, p.n);
-	if (seq < 0) {
-		PyObject *r = PyObject_CallFunction(a->raise_rc, "Ln", (long long)seq,
-						    (Py_ssize_t)(p.used + p.outside));
+	return appended(a, seq, p.used + p.outside);
+}
 
-		if (r) {
-			Py_DECREF(r);
-			PyErr_Format(PyExc_SystemError, "plr_appendv: error %lld", (long long)seq);
-		}
-		return NULL;
-	}
-	if (a->after) {
-		PyObject *r = PyObject_CallObject(a->after, NULL);
+PyDoc_STRVAR(append_bytes_doc,
+"append_bytes(payload) -> int | None\n\n"
+"Append a record of the payload given (bytes); return its seq.  Return None,\n"
+"having written nothing, for another type or once detached.");
 
-		if (!r)
-			return NULL;
-		Py_DECREF(r);
-	}
-	return PyLong_FromLongLong(seq);
+static PyObject *appender_append_bytes(PyObject *self, PyObject *payload)
+{
+	struct appender *a = (struct appender *)self;
+	struct plr_iov iov;
+
+	if (!a->ring || Py_TYPE(payload) != &PyBytes_Type)
+		Py_RETURN_NONE;
+	iov.base = PyBytes_AsString(payload);
+	iov.len = (size_t)PyBytes_Size(payload);
+	return appended(a, a->appendv(a->ring, &iov, 1), iov.len);
 }
 
 static PyObject *appender_detach(PyObject *self, PyObject *unused)
@@ -340,6 +363,7 @@ static void appender_dealloc(PyObject *self)
 
 static PyMethodDef appender_methods[] = {
 	{ "append", (PyCFunction)(void (*)(void))appender_append, METH_FASTCALL, append_doc },
+	{ "append_bytes", appender_append_bytes, METH_O, append_bytes_doc },
 	{ "detach", appender_detach, METH_NOARGS,
 	  "detach()\n\nMake every later append() return None (the ring is closing)." },
 	{ NULL, NULL, 0, NULL }

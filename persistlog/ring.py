@@ -78,9 +78,10 @@ class Ring:
         writable (bool): opened for appending.
     """
 
-    #: append()'s fast path (persistlog._fast) once attached for appending;
-    #: before, it declines every record, as it does after close().
-    _append_fast = staticmethod(_binding.decline)
+    #: append()'s and append_bytes()'s fast paths (persistlog._fast) once
+    #: attached for appending; before, they decline every record, as they
+    #: do after close().
+    _append_fast = _append_fast_bytes = staticmethod(_binding.decline)
 
     def __init__(self, mapping, outcome, report, damaged_copy=None):
         self._boot_raw = current_boot_id()
@@ -119,7 +120,8 @@ class Ring:
                 self._map.mm.flush()
                 self._appender = self._append_and_write_back
                 after = self._map.mm.flush
-            self._append_fast = self._view.fast_appender(after)
+            fast = self._view.fast_appender(after)
+            self._append_fast, self._append_fast_bytes = fast.append, fast.append_bytes
 
     def _append_and_write_back(self, payload):
         # A block device's mapping (/dev/pmem0) is page cache: without an
@@ -211,9 +213,12 @@ class Ring:
             RecordTooLarge: nothing was written.
             PersistlogError: the ring is closed or read-only.
         """
-        if self._appender is None:
-            raise PersistlogError(f"{self.path}: not open for appending")
-        return self._appender(payload)
+        seq = self._append_fast_bytes(payload)
+        if seq is None:
+            if self._appender is None:
+                raise PersistlogError(f"{self.path}: not open for appending")
+            seq = self._appender(payload)
+        return seq
 
     # -- reading -----------------------------------------------------------
 

@@ -206,12 +206,13 @@ def test_record_too_large_writes_nothing_and_says_so_as_append_bytes_does(ring):
 
 def test_closed_ring(region):
     ring = persistlog.open(region, size=1 << 20)
-    append, fast = ring.append, ring._append_fast
+    append, fast, fast_bytes = ring.append, ring._append_fast, ring._append_fast_bytes
     assert append("before") >= 1
     ring.close()
     # a reference taken before close() must not reach the unmapped region
-    assert fast("after", 6, None, None) is None
-    for call in (lambda: append("after"), lambda: ring.append("after", N=1)):
+    assert fast("after", 6, None, None) is None and fast_bytes(b"after") is None
+    for call in (lambda: append("after"), lambda: ring.append("after", N=1),
+                 lambda: ring.append_bytes(b"after")):
         with pytest.raises(PersistlogError, match="not open for appending"):
             call()
 
@@ -221,6 +222,8 @@ def test_read_only_ring(region):
     with persistlog.open(region, readonly=True) as ring:
         with pytest.raises(PersistlogError, match="not open for appending"):
             ring.append("m", N=1)
+        with pytest.raises(PersistlogError, match="not open for appending"):
+            ring.append_bytes(b"m")
         assert ring._append_fast("m", 6, None, None) is None
 
 
@@ -260,13 +263,34 @@ def test_appender_after_callback_runs_once_per_record_written(region):
     ring = persistlog.open(region, size=1 << 20)
     calls = []
     fast = ring._view.fast_appender(lambda: calls.append(1))
-    assert fast("one", 6, None, None) >= 1 and len(calls) == 1
-    assert fast("declined", 6, None, {"L": []}) is None and len(calls) == 1
+    assert fast.append("one", 6, None, None) >= 1 and len(calls) == 1
+    assert fast.append_bytes(b"two") >= 1 and len(calls) == 2
+    assert fast.append("declined", 6, None, {"L": []}) is None and len(calls) == 2
+    assert fast.append_bytes(bytearray(b"declined")) is None and len(calls) == 2
     with pytest.raises(RecordTooLarge):
-        fast("x" * (1 << 20), 6, None, None)
-    assert len(calls) == 1
+        fast.append("x" * (1 << 20), 6, None, None)
+    with pytest.raises(RecordTooLarge):
+        fast.append_bytes(b"x" * (1 << 20))
+    assert len(calls) == 2
     ring.close()
-    assert fast("after close", 6, None, None) is None and len(calls) == 1
+    assert fast.append("after close", 6, None, None) is None
+    assert fast.append_bytes(b"after close") is None and len(calls) == 2
+
+
+def test_append_bytes(ring):
+    before = next_seq(ring)
+    payloads = [b"", b"not msgpack", packed("m", 3, "id", {"N": 1}), b"\0" * 5000]
+    seqs = [ring.append_bytes(p) for p in payloads]
+    assert seqs == list(range(before, before + 4))
+    assert payloads_since(ring, before - 1) == list(zip(seqs, payloads))
+    # other buffers than bytes: the generic (cffi) path, as before
+    assert ring._append_fast_bytes(bytearray(b"ba")) is None
+    with pytest.raises(TypeError):
+        ring.append_bytes("a str is not a payload")
+    big = ring.stats()["max_record"]
+    with pytest.raises(RecordTooLarge, match=f"^append of {big} bytes: "):
+        ring.append_bytes(b"\0" * big)
+    assert next_seq(ring) == before + 4
 
 
 def test_appender_checks_its_arguments():
@@ -302,7 +326,7 @@ def test_block_device_record_is_written_back_at_once(tmp_path):
         assert ring._map.is_block
         for i in range(3):
             tag = f"written back {os.getpid()} {i}".encode()
-            assert ring.append(tag.decode(), N=i) >= 1
+            assert (ring.append(tag.decode(), N=i) if i % 2 else ring.append_bytes(tag)) >= 1
             assert tag in image.read_bytes(), "record not written back to the device"
         ring.close()
     finally:
