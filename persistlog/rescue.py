@@ -12,10 +12,13 @@ Matching
     An entry is on disk when the disk holds an entry of the same boot with the same monotonic
     and realtime timestamps and the same XOR hash of its fields: the ``b=``, ``m=``, ``t=`` and
     ``x=`` parts of its cursor (journald computes that hash with a file-independent function,
-    because cursors must stay valid across files). ``__SEQNUM_ID``/``__SEQNUM`` alone cannot
-    decide it: a journald started over a file left dirty continues the sequence from the
-    file's last synced entry, and so numbers new entries with the seqnums of the lost ones,
-    under the same ``__SEQNUM_ID`` (seen with systemd 252; tests/test_rescue.py). Nor can the
+    because cursors must stay valid across files), and with its MESSAGE readable and the same:
+    a crash can leave an entry whose data it damaged, which ``journalctl`` lists without its
+    MESSAGE (tests/test_rescue.py saw it); that one is given back too.
+    ``__SEQNUM_ID``/``__SEQNUM`` alone cannot decide it: a journald started over a file left
+    dirty continues the sequence from the file's last synced entry, and so numbers new entries
+    with the seqnums of the lost ones, under the same ``__SEQNUM_ID`` (seen with systemd 252;
+    tests/test_rescue.py). Nor can the
     seqnum miss an entry that is there: an entry journald copied into another file under a new
     seqnum (the flush from /run/log/journal to /var/log/journal) keeps its times and hash,
     so it is not rescued twice.
@@ -135,8 +138,8 @@ def mirrored(records, boot_id):
             yield rec
 
 
-def disk_cursors(journal, boot_id, since_monotonic_usec=0):
-    """Yield the cursors of the entries ``journal`` holds for ``boot_id``.
+def disk_entries(journal, boot_id, since_monotonic_usec=0):
+    """Yield (cursor, MESSAGE) of each entry ``journal`` holds for ``boot_id``.
 
     Args:
         journal (systemd.journal.Reader): the journal files of that boot. Its matches are
@@ -144,6 +147,10 @@ def disk_cursors(journal, boot_id, since_monotonic_usec=0):
         boot_id (str): the boot, 32 hex digits or dashed.
         since_monotonic_usec (int): only entries from this CLOCK_MONOTONIC time of that boot
             on (µs); earlier ones cannot match a mirrored record.
+
+    Yields:
+        tuple: the cursor (str) and the MESSAGE (bytes), or None when the entry has none or it
+        cannot be read (the crash left the entry but damaged its data).
     """
     from systemd import _reader  # an extra (persistlog[daemon]): imported when used
 
@@ -151,29 +158,47 @@ def disk_cursors(journal, boot_id, since_monotonic_usec=0):
     journal.flush_matches()
     journal.add_match(_BOOT_ID=boot)
     _reader._Reader.seek_monotonic(journal, int(since_monotonic_usec), boot)  # µs, exactly
-    while journal._next():  # the cursor alone: no field is read
-        yield journal._get_cursor()
+    while journal._next():
+        try:
+            message = journal._get("MESSAGE")  # one field read, not all
+        except (KeyError, OSError):
+            message = None
+        yield journal._get_cursor(), message
 
 
-def missing(records, disk_cursors, boot_id):
-    """The mirrored records of ``boot_id`` whose entries are not among ``disk_cursors``, as
-    journal entries, each once, in ring order. The pure core of ``rescue``.
+def _message(entry):
+    """An entry's MESSAGE (its first, if several) as bytes, None if it has none."""
+    m = entry.get("MESSAGE")
+    if isinstance(m, list):
+        m = m[0] if m else None
+    return m.encode("utf-8", "surrogateescape") if isinstance(m, str) else m
+
+
+def missing(records, disk, boot_id):
+    """The mirrored records of ``boot_id`` whose entries ``disk`` lacks, or holds with another
+    MESSAGE (damaged), as journal entries, each once, in ring order. The pure core of
+    ``rescue``.
 
     Args:
         records (Iterable[persistlog.Record]): ring records (see ``rescue``).
-        disk_cursors (Iterable[str]): the cursors of the entries the disk holds for that boot.
+        disk (Iterable[tuple]): (cursor, MESSAGE bytes or None) of the entries the disk holds
+            for that boot, as ``disk_entries`` yields them.
         boot_id (str): the boot (``_BOOT_ID``), 32 hex digits or dashed.
 
     Returns:
         list[dict]: journal entries as ``journal_entry`` makes them.
     """
-    seen = {entry_key(c) for c in disk_cursors}
+    seen = {}
+    for cursor, message in disk:
+        seen.setdefault(entry_key(cursor), set()).add(message)
     out = []
     for rec in mirrored(records, boot_id):
         key = entry_key(rec.fields["__CURSOR"])
-        if key not in seen:
-            seen.add(key)  # each once, even if the ring held it twice
-            out.append(journal_entry(rec))
+        entry = journal_entry(rec)
+        message = _message(entry)
+        if message not in seen.get(key, ()):
+            seen.setdefault(key, set()).add(message)  # each once, even if the ring held it twice
+            out.append(entry)
     return out
 
 
@@ -201,4 +226,4 @@ def rescue(records, journal, boot_id):
     if not recs:
         return []
     first = min(int(r.fields.get("__MONOTONIC_TIMESTAMP", 0)) for r in recs)
-    return missing(recs, disk_cursors(journal, boot_id, first), boot_id)
+    return missing(recs, disk_entries(journal, boot_id, first), boot_id)
