@@ -514,8 +514,8 @@ class Mirror:
         key = _seqnum(cursor)
         last = self._last
         if last is not None and key[0] == last[0]:
-            if key[1] <= last[1]:
-                return  # read already (an entry seen again across files): never twice
+            if key[1] == last[1]:
+                return  # the entry read last, met again (where a restart resumes): never twice
             if key[1] > last[1] + 1:
                 self._gap(key[0], last[1] + 1, key[1] - 1)
         fields = r._get_all()
