@@ -507,6 +507,9 @@ def parse_args(argv):
                         "systemd-journal-remote (default), or send its records to journald")
     p.add_argument("--journal-dir", metavar="DIR",
                    help="where journal files go, in DIR/<machine-id>/ (default /var/log/journal)")
+    p.add_argument("--pstore-dir", action="append", metavar="DIR",
+                   help="where pstore files are (repeatable; default /sys/fs/pstore and "
+                        "/var/lib/systemd/pstore)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return p.parse_args(argv)
 
@@ -518,7 +521,8 @@ def run(args):
     cfg = _config.load(args.config).with_overrides(
         region=args.region, archive_dir=args.archive_dir, state_dir=args.state_dir,
         forward=args.forward, sync_every=args.sync_every, journal_files=args.journal_files,
-        journal_dir=args.journal_dir)
+        journal_dir=args.journal_dir,
+        pstore_dirs=tuple(args.pstore_dir) if args.pstore_dir else None)
     _config.check(cfg)
     notifier = Notifier()
     remote = None

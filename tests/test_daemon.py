@@ -59,6 +59,8 @@ class Setup:
         # journald's namespace).
         self.journal_files = journal_files
         self.journal_dir = journal_dir
+        # The host's own pstore (/sys/fs/pstore) is no business of these tests.
+        self.pstore_dir = tmp_path / "no-pstore"
         self.region = tmp_path / "ring"
         self.state = tmp_path / "state"
         self.archives = tmp_path / "boots"
@@ -82,7 +84,8 @@ class Setup:
                 "--region", str(self.region), "--state-dir", str(self.state),
                 "--archive-dir", str(self.archives), *(["--once"] if once else []),
                 "--journal-files" if self.journal_files else "--no-journal-files",
-                *(["--journal-dir", str(self.journal_dir)] if self.journal_dir else []), *args]
+                *(["--journal-dir", str(self.journal_dir)] if self.journal_dir else []),
+                "--pstore-dir", str(self.pstore_dir), *args]
 
     def env(self, boot_id, **extra):
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}

@@ -184,7 +184,7 @@ def test_the_daemon_puts_the_kernel_lines_into_the_boots_journal_file(tmp_path, 
     setup = Setup(tmp_path, journald, journal_files=True, journal_dir=tmp_path / "journal")
     records = write_boot(str(setup.region), BOOT_A, ["app start", "app working", "app last"])
     crash_dump(tmp_path / "pstore", records)
-    setup.conf.write_text(f'pstore_dirs = ["{tmp_path / "pstore"}"]\n')
+    setup.pstore_dir = tmp_path / "pstore"
     proc = setup.run(BOOT_B)
     assert proc.returncode == 0, proc.stderr
     assert "(3 from pstore)" in proc.stderr
