@@ -227,3 +227,28 @@ def rescue(records, journal, boot_id):
         return []
     first = min(int(r.fields.get("__MONOTONIC_TIMESTAMP", 0)) for r in recs)
     return missing(recs, disk_entries(journal, boot_id, first), boot_id)
+
+
+def rescue_boot(records, boot_id, directory=None):
+    """``rescue`` against the local journal (system and user journals in /var/log/journal and
+    /run/log/journal, as journalctl reads them), or the journal files in ``directory``.
+
+    Args:
+        records (Iterable[persistlog.Record]): as for ``rescue``.
+        boot_id (str): as for ``rescue``.
+        directory (str | os.PathLike | None): a journal directory instead of the local journal.
+
+    Returns:
+        list[dict]: as ``rescue``.
+
+    Raises:
+        persistlog.mirror.JournalError: the journal cannot be opened.
+        OSError: it cannot be read.
+    """
+    from .mirror import open_journal
+
+    reader = open_journal(str(directory) if directory is not None else None)
+    try:
+        return rescue(records, reader, boot_id)
+    finally:
+        reader.close()

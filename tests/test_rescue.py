@@ -22,7 +22,7 @@ from test_mirror_helpers import MirrorProc, journal_entries, mirrored, sender, w
 import persistlog
 from persistlog.mirror import kernel_boot_id
 from persistlog.record import Record
-from persistlog.rescue import missing, rescue
+from persistlog.rescue import missing, rescue_boot
 
 PAGE = 4096
 
@@ -41,13 +41,7 @@ def journal_file(j):
 
 def run_rescue(region, directory, boot=None):
     with persistlog.open(region, readonly=True) as ring:
-        records = list(ring.records())
-    from systemd import journal
-    r = journal.Reader(path=str(directory))
-    try:
-        return rescue(records, r, boot or kernel_boot_id())
-    finally:
-        r.close()
+        return rescue_boot(ring.records(), boot or kernel_boot_id(), directory)
 
 
 def mirror_two_batches(j, tmp_path, first=50, second=40):
