@@ -204,3 +204,20 @@ def test_the_daemon_puts_the_kernel_lines_into_the_boots_journal_file(tmp_path, 
                        capture_output=True, text=True, check=True).stdout
     assert k.splitlines() == ["nvme0: I/O timeout", "watchdog: BUG: soft lockup",
                               "Kernel panic - not syncing: Fatal exception"]
+
+
+def test_pstore_dirs_and_journal_settings_from_the_config_file(tmp_path):
+    from persistlog import config
+    conf = tmp_path / "persistlog.conf"
+    conf.write_text('pstore_dirs = ["/a", "/b"]\njournal_keep = 3\njournal_files = false\n'
+                    'journal_dir = "/j"\njournal_max_bytes = 1000\n')
+    c = config.load(str(conf))
+    assert (c.pstore_dirs, c.journal_keep, c.journal_files, c.journal_dir,
+            c.journal_max_bytes) == (("/a", "/b"), 3, False, "/j", 1000)
+    for bad, why in (("journal_keep = 0", "journal_keep must be at least 1"),
+                     ("journal_max_bytes = 0", "journal_max_bytes must be positive"),
+                     ('journal_files = "yes"', "journal_files must be true or false"),
+                     ("pstore_dirs = [1]", "pstore_dirs must be a list of strings")):
+        conf.write_text(bad + "\n")
+        with pytest.raises(config.ConfigError, match=why):
+            config.load(str(conf))
