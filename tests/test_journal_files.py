@@ -338,3 +338,25 @@ def test_a_fleet_ships_a_recovered_boot_to_its_collector(setup, tmp_path):
     for e in on_collector + on_machine:
         del e["__CURSOR"]
     assert len(on_collector) == 2001 and on_collector == on_machine
+
+
+def test_two_regions_of_one_boot_make_two_files(setup, tmp_path):
+    setup.journal_files, setup.journal_dir = True, tmp_path / "journal"
+    (tmp_path / "second").mkdir()
+    other = Setup(tmp_path / "second", setup.journald, journal_files=True,
+                  journal_dir=setup.journal_dir)
+    setup.write_boot(BOOT_A, 100, lambda i: (f"first region {i}", {}))
+    other.write_boot(BOOT_A, 50, lambda i: (f"second region {i}", {}))
+    for s in (setup, other):
+        proc = s.run(BOOT_B)
+        assert proc.returncode == 0, proc.stderr
+    names = files_in(setup.journal_dir / MACHINE_ID)
+    assert names == sorted(journalfile.file_name(BOOT_A, os.path.abspath(s.region))
+                           for s in (setup, other))
+    entries = journalctl(setup, "-b", hexid(BOOT_A), inside=False)
+    by_region = {}
+    for e in entries:
+        if "PERSISTLOG_SEQ" in e:
+            by_region.setdefault(e["PERSISTLOG_REGION"], []).append(int(e["PERSISTLOG_SEQ"]))
+    assert by_region == {os.path.abspath(setup.region): list(range(1, 101)),
+                         os.path.abspath(other.region): list(range(1, 51))}
