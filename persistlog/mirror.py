@@ -466,7 +466,8 @@ class Mirror:
     def last_in_ring(self):
         """(cursor, ring seq) of the last mirrored record of this boot in the ring, or
         (None, 0). Looks after the saved ring seq first, then through the whole boot."""
-        for since in ((self.state.ring_seq,) if self.state.ring_seq else ()) + (0,):
+        saved = self.state.ring_seq
+        for since in ((saved - 1,) if saved > 1 else ()) + (0,):  # since_seq is exclusive
             found = (None, 0)
             for rec in self.ring.records(boot=0, since_seq=since):
                 f = rec.fields

@@ -3,6 +3,7 @@ them, each once, fields intact, across journald restarts and a mirror SIGKILLed 
 again; gaps reported. The journald tests run a real, isolated systemd-journald
 (tests/journald.py) and ``persistlog mirror`` as a real process in its namespace."""
 
+import json
 import os
 import random
 import signal
@@ -421,3 +422,27 @@ def test_with_no_cursor_it_starts_at_the_tail_or_at_the_boots_first_entry(journa
     if start == "boot":  # journald's own first entry of this journal too
         assert mirrored(region)[0].message == "Journal started"
 
+
+
+@pytest.mark.journald
+def test_a_cursor_of_an_earlier_boot_is_not_followed(journald, tmp_path):
+    from persistlog.mirror import state_path
+    tag = uuid.uuid4().hex
+    assert sender(journald, tag, "before", 5).wait(60) == 0
+    journald.sync()
+    first = journal_entries(journald.journal_dir, MIRRORTEST=tag)[0][0]
+    other_boot = first.replace(parse_cursor(first)["boot_id"], "0" * 32)
+    region = tmp_path / "ring"
+    m = MirrorProc(journald, region, tmp_path / "m")
+    path = state_path(m.state_dir, os.path.abspath(region))
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"cursor": other_boot, "ring_seq": 0}))
+    m.start()
+    try:
+        assert sender(journald, tag, "after", 5).wait(60) == 0
+        wait_for(lambda: len(mirrored(region, tag)) >= 5, what="the 5 after")
+    finally:
+        assert m.stop() == 0
+    assert [r.fields["CLIENT"] for r in mirrored(region, tag)] == ["after"] * 5
+    assert "the saved cursor is of an earlier boot: starting anew" in m.err()
+    assert "from the journal's end" in m.err()
