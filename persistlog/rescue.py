@@ -18,10 +18,10 @@ Matching
     ``__SEQNUM_ID``/``__SEQNUM`` alone cannot decide it: a journald started over a file left
     dirty continues the sequence from the file's last synced entry, and so numbers new entries
     with the seqnums of the lost ones, under the same ``__SEQNUM_ID`` (seen with systemd 252;
-    tests/test_rescue.py). Nor can the
-    seqnum miss an entry that is there: an entry journald copied into another file under a new
-    seqnum (the flush from /run/log/journal to /var/log/journal) keeps its times and hash,
-    so it is not rescued twice.
+    tests/test_rescue.py). Nor can the seqnum miss an entry that is there: an entry journald
+    copied into another file under another seqnum ID (the flush from /run/log/journal to
+    /var/log/journal does, seen with systemd 252) keeps its times and hash, so it is not
+    rescued twice.
 """
 
 from .mirror import MIRROR_FIELD, MIRROR_VALUE, RAW_FIELD, parse_cursor
