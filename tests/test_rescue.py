@@ -20,9 +20,9 @@ from journald import field_bytes, journald  # noqa: F401  (fixture)
 from test_mirror_helpers import MirrorProc, journal_entries, mirrored, sender, wait_for
 
 import persistlog
-from persistlog.mirror import kernel_boot_id
+from persistlog.mirror import kernel_boot_id, parse_cursor
 from persistlog.record import Record
-from persistlog.rescue import missing, rescue_boot
+from persistlog.rescue import journal_entry, missing, rescue_boot
 
 PAGE = 4096
 
@@ -220,3 +220,42 @@ def test_rescued_entries_written_through_journal_remote_complete_the_boot(journa
     # every field kept, so journald hashes the rescued entry as it hashed the original: it is
     # the same entry to a reader, and a second rescue finds nothing missing
     assert run_rescue(region, journald.journal_dir) == []
+
+
+@pytest.mark.journald
+def test_entries_flushed_to_var_are_not_rescued_again(tmp_path, monkeypatch):
+    """With persistent storage journald writes to /run/log/journal until the flush, which copies
+    those entries into /var/log/journal under another seqnum ID. After a reboot only /var is
+    left: the entries mirrored from /run are there (copies), and must not come back twice."""
+    import journald as jd
+    reason = jd.missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setattr(jd, "_CONF", jd._CONF.replace("Storage=volatile", "Storage=persistent"))
+    with jd.Journald(tmp_path / "journald") as j:
+        region = tmp_path / "ring"
+        m = MirrorProc(j, region, tmp_path / "m").start()
+        tag = uuid.uuid4().hex
+        try:
+            assert sender(j, tag, "before flush", 10).wait(60) == 0
+            wait_for(lambda: len(mirrored(region, tag)) == 10, what="the first 10")
+            j.run(["journalctl", "--flush"], capture_output=True)
+            assert sender(j, tag, "after flush", 10).wait(60) == 0
+            j.sync()
+            wait_for(lambda: len(mirrored(region, tag)) == 20, what="all 20")
+        finally:
+            assert m.stop() == 0, m.err()
+        var = Path(f"/proc/{j.pid}/root/var/log/journal")  # what a reboot leaves
+        on_var = journal_entries(var, MIRRORTEST=tag)
+        first_ids = {parse_cursor(r.fields["__CURSOR"])["seqnum_id"]
+                     for r in mirrored(region, tag) if r.fields["CLIENT"] == "before flush"}
+        copies = [e for e in on_var if e[1]["CLIENT"] == b"before flush"]
+        assert len(copies) == 10
+        assert {parse_cursor(e[0])["seqnum_id"] for e in copies}.isdisjoint(first_ids)
+        got = [g for g in run_rescue(region, var) if g.get("MIRRORTEST") == tag]
+    kept = {(parse_cursor(e[0])["monotonic_usec"], e[1]["MESSAGE"]) for e in on_var}
+    assert [g["CLIENT"] for g in got] == [
+        r.fields["CLIENT"] for r in mirrored(region, tag)
+        if (r.fields["__MONOTONIC_TIMESTAMP"], as_bytes(journal_entry(r)["MESSAGE"])) not in kept]
+    assert "before flush" not in [g["CLIENT"] for g in got]
+    print(f"rescued: {len(got)} of {len(mirrored(region, tag))}")
