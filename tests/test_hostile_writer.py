@@ -146,7 +146,7 @@ def _check_output(name, rc, out, err):
         return res
     if name == "dump-json":
         for line in out.splitlines():
-            msg = json.loads(line)["message"]
+            msg = json.loads(line)["MESSAGE"]  # the journal entry (-o json)
             assert MSG_RE.match(msg) or msg == FORGED or msg.startswith("before the attack "), \
                 f"dump shows {msg[:60]!r}"
     return None
