@@ -18,9 +18,15 @@ BOOT_B = str(uuid.UUID(int=0xB))
 JOURNAL_REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
                                    "/usr/lib/systemd/systemd-journal-remote")
                        if os.path.exists(p)), None)
-needs_remote = pytest.mark.skipif(
+_remote_installed = pytest.mark.skipif(
     JOURNAL_REMOTE is None or shutil.which("journalctl") is None,
     reason="systemd-journal-remote not installed (run .ci/daemon-deps.sh)")
+
+
+def needs_remote(test):
+    """systemd-journal-remote and journalctl (marked journald: the sanitizer run, which
+    deselects those, would run them under its preloaded libasan)."""
+    return pytest.mark.journald(_remote_installed(test))
 
 
 def test_export_format_text_and_binary_fields_as_the_spec_lays_them_out():
