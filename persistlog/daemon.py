@@ -330,9 +330,13 @@ class Drainer:
                    if not export.is_mirrored(r)]
         kernel = pstore.for_boot(self.cfg.pstore_dirs, boot_id, every, self.earlier_boots())
         entries.extend(k.journal_fields(self.host) for k in kernel)
+        mirrored = any(export.is_mirrored(r) for r in every)
+        rescued = self.rescued_entries(every, boot_id) if mirrored else []
+        entries.extend(rescued)
         entries.sort(key=_monotonic)
         self.notify.tick()
-        entries.append(self.summary_entry(boot_id, entries))
+        entries.append(self.summary_entry(boot_id, entries,
+                                          rescued=len(rescued) if mirrored else None))
         self.progress.say(f"persistlog: writing boot {boot_id} after seq {resume} to {final}")
         started = time.monotonic()
         try:
@@ -344,15 +348,32 @@ class Drainer:
             raise
         if records:
             self.cursor.advance(boot_id, records[-1].seq)
-        self.sent += len(entries) - 1 - len(kernel)
+        self.sent += len(entries) - 1 - len(kernel) - len(rescued)
         elapsed = time.monotonic() - started
         self.progress.say(f"persistlog: boot {boot_id}: {len(entries)} entries written"
                           + (f" ({len(kernel)} from pstore)" if kernel else "")
+                          + (f" ({len(rescued)} rescued from the mirror)" if rescued else "")
                           + (f", {len(entries) / elapsed:.0f} entries/s" if elapsed else ""))
         self.notify.status(f"Wrote boot {boot_id}: {len(entries)} entries")
         return True
 
-    def summary_entry(self, boot_id, entries):
+    def rescued_entries(self, records, boot_id):
+        """The journal entries of ``boot_id`` that the mirror kept in the ring and the on-disk
+        journal lacks (``persistlog.rescue``), as export-format pairs marked
+        ``PERSISTLOG_RESCUED=1`` (so the mirror never mirrors them again). A journal that cannot
+        be read costs the rescue, never the drain: the daemon says so and writes the rest."""
+        from . import rescue
+        from .mirror import JournalError
+        try:
+            found = rescue.rescue_boot(records, boot_id, self.cfg.mirror_directory)
+        except (ImportError, JournalError, OSError) as e:
+            self.progress.say(f"persistlog: boot {boot_id}: cannot compare the mirror's "
+                              f"records with the journal on disk ({e}); none rescued")
+            return []
+        return [rescue.export_fields(e, self.host.machine_id) + [("PERSISTLOG_RESCUED", b"1")]
+                for e in found]
+
+    def summary_entry(self, boot_id, entries, rescued=None):
         """The boot's summary entry, timed 1 µs after the last of ``entries`` (its
         ``record_fields``, sorted by time) so it comes last; the fields of
         ``export.summary_fields``."""
@@ -368,7 +389,8 @@ class Drainer:
                 ("_MACHINE_ID", self.host.machine_id.encode()),
                 ("_HOSTNAME", self.host.hostname.encode("utf-8", "surrogateescape")),
                 ("_TRANSPORT", export.TRANSPORT.encode()),
-                *export.summary_fields(boot_id, self.region, self.ring.stats(boot=boot_id))]
+                *export.summary_fields(boot_id, self.region, self.ring.stats(boot=boot_id),
+                                       rescued)]
 
     def send_boot(self, boot_id, total=None):
         """Send an earlier boot's records after its resume point. Returns False if stopped by

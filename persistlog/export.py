@@ -214,15 +214,18 @@ def _bytes(text):
     return os.fsencode(text) if isinstance(text, str) else bytes(text)
 
 
-def summary_message(boot_id, records, first_seq, last_seq, lost, torn, overwritten=None):
-    """The MESSAGE of a drained boot's summary entry (counts as docs/FORMAT.md, "Figures")."""
+def summary_message(boot_id, records, first_seq, last_seq, lost, torn, overwritten=None,
+                    rescued=None):
+    """The MESSAGE of a drained boot's summary entry (counts as docs/FORMAT.md, "Figures";
+    *rescued*: journal entries given back from the mirror, docs/MIRROR.md)."""
     return (f"persistlog: drained boot {boot_id}: {records} records"
             + (f" (seq {first_seq}-{last_seq})" if records else "")
             + (f", {overwritten} overwritten" if overwritten is not None else "")
-            + f", {lost} lost, {torn} torn")
+            + f", {lost} lost, {torn} torn"
+            + (f"; {rescued} journal entries rescued from the mirror" if rescued else ""))
 
 
-def summary_fields(boot_id, region, stats):
+def summary_fields(boot_id, region, stats, rescued=None):
     """The summary entry's own fields (no timestamps or trusted fields), (name, bytes) pairs.
 
     Args:
@@ -230,10 +233,12 @@ def summary_fields(boot_id, region, stats):
         region (str | bytes): its region.
         stats (dict): ``Ring.stats(boot=...)``: records, first_seq, last_seq, lost, torn and
             overwritten (None when the region does not know it).
+        rescued (int | None): journal entries of the boot given back from the mirror
+            (``PERSISTLOG_RESCUED``); None when no rescue ran.
     """
     lost, torn, overwritten = stats["lost"], stats["torn"], stats.get("overwritten")
     message = summary_message(boot_id, stats["records"], stats["first_seq"], stats["last_seq"],
-                              lost, torn, overwritten)
+                              lost, torn, overwritten, rescued)
     fields = [
         ("MESSAGE", message.encode()),
         ("PRIORITY", b"%d" % (4 if lost or torn else 6)),
@@ -247,6 +252,8 @@ def summary_fields(boot_id, region, stats):
     ]
     if overwritten is not None:
         fields.append(("PERSISTLOG_OVERWRITTEN", b"%d" % overwritten))
+    if rescued is not None:
+        fields.append(("PERSISTLOG_RESCUED", b"%d" % rescued))
     return fields
 
 

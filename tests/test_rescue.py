@@ -259,3 +259,50 @@ def test_entries_flushed_to_var_are_not_rescued_again(tmp_path, monkeypatch):
         if (r.fields["__MONOTONIC_TIMESTAMP"], as_bytes(journal_entry(r)["MESSAGE"])) not in kept]
     assert "before flush" not in [g["CLIENT"] for g in got]
     print(f"rescued: {len(got)} of {len(mirrored(region, tag))}")
+
+
+@pytest.mark.journald
+def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald, tmp_path):
+    """The whole path: the mirror kept 90 entries, the crash took the last 40 from journald's
+    disk, and the daemon of the next boot writes those 40 into the crashed boot's recovered
+    journal file, marked PERSISTLOG_RESCUED=1, with the count in the boot's summary; a second
+    run writes nothing again."""
+    from persistlog import journalfile
+    from test_daemon import BOOT_D, SUMMARY_ID, Setup
+    if journalfile.find_remote() is None:
+        pytest.skip("systemd-journal-remote not installed (run .ci/daemon-deps.sh)")
+    region, tag, synced, entries = mirror_two_batches(journald, tmp_path)
+    crash(journald, synced)
+    journald.sync()
+    on_disk = journal_entries(journald.journal_dir, MIRRORTEST=tag)
+    assert len(on_disk) < len(entries)
+
+    out = tmp_path / "recovered"
+    out.mkdir()
+    setup = Setup(tmp_path, journald, journal_files=True, journal_dir=out)
+    setup.region = region
+    setup.conf.write_text(f'mirror_directory = "{journald.journal_dir}"\n')
+    # a later boot: the kernel's boot, which the mirror's records belong to, is an earlier one
+    proc = setup.run(BOOT_D)
+    assert proc.returncode == 0, proc.stderr
+    assert "rescued from the mirror" in proc.stderr, proc.stderr
+
+    def recovered(*match):
+        got = subprocess.run(["journalctl", "-D", str(out), "-o", "json", "--all",
+                              "-b", kernel_boot_id(), *match],
+                             capture_output=True, text=True, check=True).stdout
+        return [json.loads(x) for x in got.splitlines() if x.strip()]
+
+    rescued = recovered(f"MIRRORTEST={tag}")
+    assert len(on_disk) + len(rescued) == len(entries)
+    assert {e["PERSISTLOG_RESCUED"] for e in rescued} == {"1"}
+    disk_times = {e[2] for e in on_disk}
+    want = [e for e in entries if e[2] not in disk_times]
+    assert [int(e["__REALTIME_TIMESTAMP"]) for e in rescued] == [e[2] for e in want]
+    assert [field_bytes(e["MESSAGE"]) for e in rescued] == [e[1]["MESSAGE"] for e in want]
+    summary = recovered(f"MESSAGE_ID={SUMMARY_ID}")
+    assert [s["PERSISTLOG_RESCUED"] for s in summary] == [str(len(rescued))]
+
+    again = setup.run(BOOT_D)
+    assert again.returncode == 0, again.stderr
+    assert len(recovered(f"MIRRORTEST={tag}")) == len(rescued)
