@@ -6,9 +6,11 @@ that journald and each ending with ``journalctl --sync`` so that the records are
 
   raw send   a client calling ``systemd.journal.send`` with the fields a drained record has
   raw sendv  the same with ``systemd.journal.sendv`` (what the daemon uses)
-  drain      ``python -m persistlog.daemon --once`` on a ring holding N records of an earlier
-             boot: the send phase as the daemon reports it, and the whole run (start-up, ring
-             scan, syncs every 10,000 records, archive, summary)
+  drain      ``python -m persistlog.daemon --once --no-journal-files`` on a ring holding N
+             records of an earlier boot: the send phase as the daemon reports it, and the whole
+             run (start-up, ring scan, syncs every 10,000 records, archive, summary)
+  file       the daemon's default when systemd-journal-remote is installed: the same boot
+             written as one journal file of its own (docs/DAEMON.md), into a scratch directory
 
 Usage: python3 bench/drain.py [N] [--runs R]   (default 50000 records, 3 runs; best run shown)
 """
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 import persistlog  # noqa: E402
+from persistlog import journalfile  # noqa: E402
 from journald import Journald  # noqa: E402
 
 CUR = "bbbbbbbb-0000-4000-8000-00000000000b"
@@ -62,7 +65,7 @@ def raw(j, n, how):
     return n / sent, n / total
 
 
-def drain(j, d, n):
+def drain(j, d, n, journal_file=False):
     region = d / "ring"
     region.unlink(missing_ok=True)
     os.environ["PERSISTLOG_BOOT_ID"] = str(uuid.uuid4())  # a fresh earlier boot each run
@@ -73,15 +76,22 @@ def drain(j, d, n):
     env = dict(os.environ, PERSISTLOG_BOOT_ID=CUR,
                PYTHONPATH=str(Path(persistlog.__file__).resolve().parent.parent))
     (d / "empty.conf").write_text("")
-    for sub in ("state", "boots"):
+    for sub in ("state", "boots", "journal", "no-pstore"):
         subprocess.run(["rm", "-rf", str(d / sub)], check=True)
+    how = (["--journal-files", "--journal-dir", str(d / "journal")] if journal_file
+           else ["--no-journal-files"])
     t = time.perf_counter()
     out = j.run([sys.executable, "-m", "persistlog.daemon", "--once", "--config",
                  str(d / "empty.conf"), "--region", str(region), "--state-dir", str(d / "state"),
-                 "--archive-dir", str(d / "boots")], env=env, capture_output=True, text=True)
+                 "--archive-dir", str(d / "boots"), "--pstore-dir", str(d / "no-pstore"), *how],
+                env=env, capture_output=True, text=True)
     total = time.perf_counter() - t
-    m = re.search(r"(\d+) records sent, up to seq \d+, (\d+) records/s", out.stderr)
-    assert m and int(m.group(1)) == n, out.stderr
+    if journal_file:
+        m = re.search(r"(\d+) entries written, (\d+) entries/s", out.stderr)
+        assert m and int(m.group(1)) == n + 1, out.stderr  # and the summary entry
+    else:
+        m = re.search(r"(\d+) records sent, up to seq \d+, (\d+) records/s", out.stderr)
+        assert m and int(m.group(1)) == n, out.stderr
     return int(m.group(2)), n / total
 
 
@@ -95,9 +105,12 @@ def main():
         d = Path(tmp)
         with Journald(d / "journald") as j:
             for _ in range(args.runs):
-                for name, fn in (("raw journal.send", lambda: raw(j, args.n, "send")),
-                                 ("raw journal.sendv", lambda: raw(j, args.n, "sendv")),
-                                 ("drain (persistlog.daemon --once)", lambda: drain(j, d, args.n))):
+                runs = [("raw journal.send", lambda: raw(j, args.n, "send")),
+                        ("raw journal.sendv", lambda: raw(j, args.n, "sendv")),
+                        ("drain (persistlog.daemon --once)", lambda: drain(j, d, args.n))]
+                if journalfile.find_remote():
+                    runs.append(("drain to a journal file", lambda: drain(j, d, args.n, True)))
+                for name, fn in runs:
                     a, b = fn()
                     old = best.get(name, (0, 0))
                     best[name] = (max(old[0], a), max(old[1], b))
