@@ -44,7 +44,8 @@ except ImportError:  # no systemd-python: the daemon's rendering is not fuzzed
     journal = None
 
 SIZE = _binding.MIN_REGION_SIZE
-OUTPUTS = ("short", "short-iso", "json", "cat", "msgpack")
+OUTPUTS = ("short", "short-iso", "json", "json-pretty", "json-persistlog", "export", "verbose",
+           "cat", "msgpack")
 BOOTS = [uuid.UUID(int=0xF022 + i).bytes for i in range(4)]
 ME = str(uuid.UUID(bytes=BOOTS[0]))
 
@@ -148,8 +149,10 @@ def render(rec):
     """Everything that turns a record into output; none of it may raise."""
     for out in OUTPUTS:
         text = cli.format_record(rec, out)
-        if out == "json":
+        if out.startswith("json"):
             json.loads(text)
+        if out == "export":  # one entry: NAME=value or NAME\n + length + data lines, then \n
+            assert text.endswith(b"\n\n") and text.count(b"\n\n") >= 1, text[-40:]
     msgpack.packb(rec.to_dict(), use_bin_type=True)  # the archive's and -o msgpack's encoding
     if journal is not None:
         journal.entry(rec, b"/fuzz/region")
