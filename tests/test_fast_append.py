@@ -391,3 +391,9 @@ def test_handler_errors_go_to_handle_error(logged, monkeypatch):
     ring.close()
     log.info("after close")
     assert len(failed) == 1 and failed[0].getMessage() == "after close"
+
+
+def test_fast_path_is_built_for_the_stable_abi():
+    # one build for every CPython from 3.9 (the wheel's cp39-abi3 tag): setuptools names
+    # an extension built with py_limited_api .abi3.so, others .cpython-3XY-<platform>.so
+    assert _fast.__file__.endswith(".abi3.so"), _fast.__file__
