@@ -118,3 +118,12 @@ def test_overrides_replace_only_what_is_given():
     c = Config().with_overrides(region="/r", archive_keep=None, forward=False, sync_every=5)
     assert c == Config(region="/r", sync_every=5)
     assert Config().with_overrides() == Config()
+
+
+def test_settings_cannot_be_changed_in_place():
+    """Config is frozen: the daemon and the mirror share one; a change is a new one."""
+    import dataclasses
+    c = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.archive_keep = 1
+    assert hash(c) == hash(Config())
