@@ -100,7 +100,7 @@ def test_fast_path_writes_msgpacks_bytes(ring, message, priority, identifier, fi
     assert rec.pid == os.getpid()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fields=st.dictionaries(names, simple, min_size=16, max_size=40))
 def test_many_fields_map16(ring, fields):
     # 2 + 16 entries or more: the map 16 header; many long values: more
