@@ -17,7 +17,7 @@ import threading
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import persistlog
 from persistlog import _binding, _fast, record
