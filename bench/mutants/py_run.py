@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Mutation run of Python modules of persistlog with cosmic-ray.
+
+For each module: copy the last commit's tree (or with --worktree the working
+tree) to a scratch directory outside the repository, build the cffi core in
+place there, and let cosmic-ray mutate the copy's module one mutant at a
+time, running the module's tests against the copy (PYTHONSAFEPATH=1,
+PYTHONPATH=copy: the copy's package is what the tests, and the CLI processes
+they start, import).  The work tree is never written.
+
+    pip install cosmic-ray
+    python3 bench/mutants/py_run.py                      # every module below
+    python3 bench/mutants/py_run.py persistlog/boot.py   # some
+    python3 bench/mutants/py_run.py --keep ...           # keep the sessions (sqlite)
+
+One line per module (killed / survived / incompetent, the score), then each
+survivor's diff.  Operators: the "natural" ones (a comparison made strict or
+loose or negated, + and -, and/or, True/False, a number +1/-1, a condition
+negated, an exception type, a decorator removed, a loop run zero times);
+cosmic-ray's replacement of each operator by every other one and its
+variable replacer are filtered out as noise.
+"""
+import argparse
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+          "-m", "'not qemu and not journald'"]
+
+# module -> the tests that exercise it (pytest arguments, run from the copy);
+# fast, exact ones first: -x stops at the first failure
+MODULES = {
+    "persistlog/timespec.py": [
+        "tests/test_timespec.py",
+        "tests/test_cli_journalctl.py::test_times_parse_as_systemd_analyze_parses_them",
+        "tests/test_cli_journalctl.py::test_dump_takes_systemd_times"],
+    "persistlog/config.py": ["tests/test_config.py", "tests/test_mirror.py"],
+    "persistlog/boot.py": ["tests/test_boot_ids.py", "tests/test_api.py"],
+    "persistlog/region.py": [
+        "tests/test_region_names.py", "tests/test_api.py",
+        "tests/test_header_damage.py::test_writable_open_rebuilds_a_flagged_header_and_keeps_every_record"],
+}
+
+KEEP_OPERATORS = {
+    "ReplaceBinaryOperator": {"Add_Sub", "Sub_Add", "Mul_Div", "Div_Mul", "FloorDiv_Div",
+                              "Mod_FloorDiv", "Pow_Mul", "LShift_RShift", "RShift_LShift",
+                              "BitAnd_BitOr", "BitOr_BitAnd", "BitXor_BitOr"},
+    "ReplaceComparisonOperator": {"Eq_NotEq", "NotEq_Eq", "Lt_LtE", "LtE_Lt", "Gt_GtE",
+                                  "GtE_Gt", "Is_IsNot", "IsNot_Is"},
+    "ReplaceUnaryOperator": {"USub_UAdd", "Delete_Not"},
+}
+
+
+def exclude_patterns():
+    """Regexes (cosmic-ray's operators-filter) for the operators not kept."""
+    pats = [f"core/{kind}_(?!({'|'.join(sorted(keep))})$)" for kind, keep in KEEP_OPERATORS.items()]
+    return pats + ["core/VariableReplacer", "core/VariableInserter"]
+
+
+def copy_tree(dst, worktree):
+    if worktree:
+        files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
+                               check=True, capture_output=True).stdout.split(b"\0")
+        for f in filter(None, files):
+            src = ROOT / os.fsdecode(f)
+            if src.is_file():
+                out = dst / os.fsdecode(f)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, out)
+    else:
+        tar = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+        subprocess.run(["tar", "-xf", "-", "-C", str(dst)], input=tar, check=True)
+    for so in (dst / "persistlog").glob("_core*.so"):
+        so.unlink()
+    b = subprocess.run([sys.executable, "-c",
+                        "from persistlog._build import ffibuilder; ffibuilder.compile()"],
+                       cwd=dst, capture_output=True, text=True)
+    if b.returncode:
+        sys.exit("the copy's core does not build:\n" + b.stderr[-2000:])
+
+
+def tool(name):
+    exe = pathlib.Path(sys.executable).parent / name
+    found = str(exe) if exe.exists() else shutil.which(name)
+    if not found:
+        sys.exit(f"{name} not found: pip install cosmic-ray")
+    return found
+
+
+def run_module(module, tests, tree, work, timeout):
+    name = pathlib.Path(module).stem
+    cfg, db = work / f"{name}.toml", work / f"{name}.sqlite"
+    command = " ".join(PYTEST + tests)
+    excl = ", ".join(f"'{p}'" for p in exclude_patterns())
+    cfg.write_text(f"""[cosmic-ray]
+module-path = "{module}"
+timeout = {timeout}
+excluded-modules = []
+test-command = "{command}"
+
+[cosmic-ray.distributor]
+name = "local"
+
+[cosmic-ray.filters.operators-filter]
+exclude-operators = [{excl}]
+""")
+    env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONPATH=str(tree), HYPOTHESIS_PROFILE="ci",
+               PYTHONDONTWRITEBYTECODE="1")
+    got = subprocess.run([sys.executable, "-c", "import persistlog; print(persistlog.__file__)"],
+                         cwd=tree, env=env, capture_output=True, text=True).stdout.strip()
+    if not got.startswith(str(tree) + "/"):
+        sys.exit(f"the tests would import {got!r}, not the copy in {tree}")
+
+    def run(*args):
+        r = subprocess.run(list(args), cwd=tree, env=env, capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"{' '.join(args[:2])} failed ({r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}")
+        return r.stdout
+
+    run(tool("cosmic-ray"), "init", str(cfg), str(db))
+    run(tool("cr-filter-operators"), str(db), str(cfg))
+    base = subprocess.run(command, shell=True, cwd=tree, env=env, capture_output=True, text=True)
+    if base.returncode:
+        sys.exit(f"{module}: the unmutated copy fails its tests:\n{base.stdout[-3000:]}")
+    run(tool("cosmic-ray"), "exec", str(cfg), str(db))
+    return (run(tool("cr-report"), str(db)),
+            run(tool("cr-report"), "--show-diff", "--surviving-only", str(db)))
+
+
+def summarise(report):
+    """(killed, survived, incompetent) from cr-report's output."""
+    outcomes = re.findall(r"^worker outcome: WorkerOutcome\.(\w+), test outcome: TestOutcome\.(\w+)",
+                          report, re.M)
+    done = [test for worker, test in outcomes if worker != "SKIPPED"]
+    return done.count("KILLED"), done.count("SURVIVED"), done.count("INCOMPETENT")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("modules", nargs="*", help="module paths (default: all of MODULES)")
+    ap.add_argument("--worktree", action="store_true",
+                    help="mutate the working tree's files, not the last commit's")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds of tests per mutant")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch copy and sessions")
+    ap.add_argument("--tests", type=lambda s: s.split(","),
+                    help="comma-separated test files or ids instead of the module's own")
+    args = ap.parse_args()
+    modules = args.modules or list(MODULES)
+    for m in modules:
+        if m not in MODULES:
+            sys.exit(f"{m}: no tests named for it in MODULES ({', '.join(MODULES)})")
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="plr-pymut.", dir=os.environ.get("MUTANT_TMP", "/var/tmp")))
+    tree = work / "tree"
+    tree.mkdir()
+    total = [0, 0, 0]
+    try:
+        copy_tree(tree, args.worktree)
+        for m in modules:
+            report, survivors = run_module(m, args.tests or MODULES[m], tree, work, args.timeout)
+            k, s, i = summarise(report)
+            total = [total[0] + k, total[1] + s, total[2] + i]
+            live = k + s
+            print(f"{m}: {k} killed of {live} ({100 * k / live if live else 0:.0f}%), "
+                  f"{i} incompetent", flush=True)
+            if s:
+                print("  " + survivors.strip().replace("\n", "\n  "), flush=True)
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    live = total[0] + total[1]
+    print(f"\nscore: {total[0]} killed of {live} ({100 * total[0] / live if live else 0:.0f}%); "
+          f"{total[2]} incompetent (not counted)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
