@@ -84,8 +84,10 @@ class View:
 
         *after* (callable | None): called after each record it appends.
         """
-        a = _fast.appender(int(ffi.cast("uintptr_t", self.ring)), self.ring, _PLR_APPENDV,
-                           _raise_append, after)
+        # It keeps the struct plr_ring and the buffer export of the mapping
+        # (so the mapping cannot be closed under it), not this view: no cycle.
+        a = _fast.appender(int(ffi.cast("uintptr_t", self.ring)), (self.ring, self._buf),
+                           _PLR_APPENDV, _raise_append, after)
         self._fast.append(a)
         return a
 

@@ -8,7 +8,8 @@
  * _msgpack.h, which make the bytes msgpack.Packer(use_bin_type=True) makes
  * for the same dict, and handed to plr_appendv() as a gather list: small
  * items are packed into a buffer on the stack, long strings and byte
- * strings are read in place.  Nothing is allocated.
+ * strings are read in place.  Nothing is allocated but the int returned
+ * (and the UTF-8 form of a non-ASCII str, which CPython then keeps).
  *
  * Only common records take this path: a str or bytes message, an int
  * priority 0-7, a str identifier or None, and fields named by non-empty
@@ -27,10 +28,11 @@
  * CPython from 3.9 on (the wheel's cp39-abi3 tag).  Two things this file
  * uses entered the limited API only in 3.10, with the ABI they have had
  * since 3.7, which 3.9 exports and implements alike: METH_FASTCALL (the
- * arguments come as a C array, no tuple is built) and
- * PyUnicode_AsUTF8AndSize() (the UTF-8 form of a str without a copy; CPython
- * keeps it beside the str).  They are declared here when the headers hide
- * them.
+ * arguments come as a C array, no tuple is built: about 30 ns a record
+ * less than METH_VARARGS) and PyUnicode_AsUTF8AndSize() (the UTF-8 form of
+ * a str without a copy; CPython keeps it beside the str).  They are
+ * declared here when the headers hide them.  (The wheel built on 3.11 was
+ * run under 3.9 and 3.13.)
  */
 #define PY_SSIZE_T_CLEAN
 #ifndef Py_LIMITED_API
@@ -54,9 +56,10 @@ PyAPI_FUNC(const char *) PyUnicode_AsUTF8AndSize(PyObject *unicode, Py_ssize_t *
 /*
  * Headers and values of up to INLINE_MAX bytes are copied into a scratch
  * buffer; a longer string is its own plr_iov, read in place.  The scratch
- * holds no more than the payload, and a payload has fewer than
- * SCRATCH_SIZE / INLINE_MAX long strings, each taking two plr_iov at most
- * (the scratch bytes before it, then itself): so every record of the types
+ * holds no more than the payload, and a payload of at most SCRATCH_SIZE
+ * bytes holds fewer than SCRATCH_SIZE / INLINE_MAX long strings, each
+ * taking two plr_iov at most (the scratch bytes before it, then itself),
+ * plus one for the scratch bytes after the last: so every record of the types
  * this path takes whose payload is at most SCRATCH_SIZE bytes fits, and
  * larger ones fit unless they overflow either (then the generic path
  * takes them).

@@ -8,6 +8,7 @@ errors and their messages (RecordTooLarge with nothing written,
 InvalidRecord), closed and read-only rings, forked writers, the block
 device's write-back.
 """
+import gc
 import logging
 import math
 import os
@@ -215,6 +216,16 @@ def test_closed_ring(region):
                  lambda: ring.append_bytes(b"after")):
         with pytest.raises(PersistlogError, match="not open for appending"):
             call()
+
+
+def test_fast_path_outliving_its_ring_keeps_the_mapping(region):
+    ring = persistlog.open(region, size=1 << 20)
+    fast = ring._append_fast
+    del ring
+    gc.collect()
+    seq = fast("after the ring", 6, None, {"N": 1})  # into the still mapped region
+    with persistlog.open(region) as ring:
+        assert [(r.seq, r.message) for r in ring.records()][-1] == (seq, "after the ring")
 
 
 def test_read_only_ring(region):
