@@ -46,8 +46,12 @@ def test_a_new_file_region_has_the_size_asked_or_8_mib(tmp_path):
         assert os.path.getsize(tmp_path / "a") == 1 << 20
         assert len(m.mm) == 1 << 20
     finally:
+        fd, mm = m.fd, m.mm
         m.close()
         m.close()  # twice is fine
+    assert m.fd is None and mm.closed
+    with pytest.raises(OSError):
+        os.fstat(fd)
     m = region.open_mapping(str(tmp_path / "sub" / "b"))
     try:
         assert m.size == region.DEFAULT_SIZE == 8 << 20
@@ -109,6 +113,13 @@ def test_what_cannot_be_a_region(tmp_path):
         region.open_mapping(str(tmp_path / "small" / "x"))
     with pytest.raises(persistlog.RegionUnavailable, match="cannot create /proc/plr-none/x"):
         region.open_mapping("/proc/plr-none/x")  # no directory can be made in /proc
+
+
+def test_a_device_that_cannot_be_mapped(tmp_path):
+    with pytest.raises(persistlog.RegionUnavailable, match="cannot tell the size of /dev/null"):
+        region.open_mapping("/dev/null")
+    with pytest.raises(persistlog.RegionUnavailable, match="cannot map /dev/null: No such device"):
+        region.open_mapping("/dev/null", size=1 << 16)
 
 
 def test_the_open_lock_is_exclusive_or_shared(tmp_path):
