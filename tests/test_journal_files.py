@@ -164,6 +164,9 @@ def test_a_written_file_is_not_written_again_without_the_cursor(setup):
 
 def test_sigkill_at_random_instants_leaves_one_file_per_boot_with_every_record_once(setup):
     setup.journal_files, setup.journal_dir = True, setup.region.parent / "journal"
+    # room for every boot the loop may add (each finished run adds one of ~0.7 MiB): none may
+    # be overwritten before its file is written, nor leave the ring's boots (and the cursor)
+    setup.ring_size = 64 << 20
     expected = {}
     for boot in (BOOT_A, BOOT_B, f"eeeeeeee-0000-4000-8000-{0:012d}"):
         setup.write_boot(boot, 6000)

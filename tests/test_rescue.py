@@ -262,7 +262,8 @@ def test_entries_flushed_to_var_are_not_rescued_again(tmp_path, monkeypatch):
 
 
 @pytest.mark.journald
-def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald, tmp_path):
+def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald, tmp_path,
+                                                                        monkeypatch):
     """The whole path: the mirror kept 90 entries, the crash took the last 40 from journald's
     disk, and the daemon of the next boot writes those 40 into the crashed boot's recovered
     journal file, marked PERSISTLOG_RESCUED=1, with the count in the boot's summary; a second
@@ -271,6 +272,8 @@ def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald
     from test_daemon import BOOT_D, SUMMARY_ID, Setup
     if journalfile.find_remote() is None:
         pytest.skip("systemd-journal-remote not installed (run .ci/daemon-deps.sh)")
+    # the mirror's ring boot is the kernel's, as on a real machine (conftest sets another)
+    monkeypatch.setenv("PERSISTLOG_BOOT_ID", str(uuid.UUID(kernel_boot_id())))
     region, tag, synced, entries = mirror_two_batches(journald, tmp_path)
     crash(journald, synced)
     journald.sync()
