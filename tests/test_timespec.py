@@ -123,6 +123,10 @@ def test_dates_and_clocks_in_utc(tz):
     assert parse_time("2026-01-31", now=NOW) == utc(2026, 1, 31)
     assert parse_time("19:00", now=NOW) == utc(2026, 11, 28, 19)
     assert parse_time("07:30:15", now=NOW) == utc(2026, 11, 28, 7, 30, 15)
+    # clock-only and weekday forms, which datetime.fromisoformat does not take
+    assert parse_time("23:59:59", now=NOW) == utc(2026, 11, 28, 23, 59, 59)
+    assert parse_time("Sat 2026-11-28 23:59:59", now=NOW) == utc(2026, 11, 28, 23, 59, 59)
+    assert parse_time("00:00", now=NOW) == utc(2026, 11, 28)
 
 
 def test_the_30th_of_february_is_the_2nd_of_march(tz):
@@ -153,6 +157,10 @@ def test_local_time_and_zones(tz):
     assert parse_time("19:00 UTC", now=NOW) == NOW * NS      # today in UTC
     assert parse_time("2026-11-21T17:00+01:00", now=NOW) == utc(2026, 11, 21, 16)
     assert parse_time("2026-11-21T17:00:00.5+00:00", now=NOW) == utc(2026, 11, 21, 17) + NS // 2
+    # before 1970: whole seconds counted down, the fraction added up
+    assert parse_time("1969-12-31T23:59:00+00:00", now=NOW) == -60 * NS
+    assert parse_time("1969-12-31T23:59:00.5+00:00", now=NOW) == -60 * NS + NS // 2
+    assert parse_time("1969-12-31 23:59:00.5 UTC", now=NOW) == -60 * NS + NS // 2
 
 
 def test_a_weekday_must_be_the_dates(tz):
@@ -170,6 +178,7 @@ def test_a_weekday_must_be_the_dates(tz):
 @pytest.mark.parametrize("text", [
     "", "someday", "left", "ago", "1h30", "2026-13-01", "2026-00-10", "2026-01-32",
     "2026-01-00", "2026-11-28 24:00", "2026-11-28 23:60", "2026-11-28 23:59:60",
+    "24:00", "23:60", "23:59:60", "Sat 2026-11-28 24:00",
     "0000-01-01", "12345-01-01", "@x", "+", "5min left ago",
 ])
 def test_not_a_time(text, tz):
