@@ -127,6 +127,9 @@ def test_dates_and_clocks_in_utc(tz):
     assert parse_time("23:59:59", now=NOW) == utc(2026, 11, 28, 23, 59, 59)
     assert parse_time("Sat 2026-11-28 23:59:59", now=NOW) == utc(2026, 11, 28, 23, 59, 59)
     assert parse_time("00:00", now=NOW) == utc(2026, 11, 28)
+    assert parse_time("2026-11-28 19:00:07.999999", now=NOW) == \
+        utc(2026, 11, 28, 19, 0, 7) + 999_999_000
+    assert parse_time("19:00:07.000001", now=NOW) == utc(2026, 11, 28, 19, 0, 7) + 1_000
 
 
 def test_the_30th_of_february_is_the_2nd_of_march(tz):
