@@ -164,6 +164,19 @@ class View:
             _raise(seq, f"append of {len(payload)} bytes")
         return seq
 
+    def append_as(self, payload, pid):
+        """Append one record stamped now, written for process *pid* (its pid and tid);
+        returns its seq."""
+        rt, mono = ffi.new("uint64_t *"), ffi.new("uint64_t *")
+        lib.plr_now(rt, mono)
+        iov = ffi.new("struct plr_iov *")
+        buf = ffi.from_buffer(payload)
+        iov.base, iov.len = buf, len(payload)
+        seq = lib.plr_appendv_as(self.ring, iov, 1, rt[0], mono[0], pid, 0)
+        if seq < 0:
+            _raise(seq, f"append of {len(payload)} bytes")
+        return seq
+
     def counters(self):
         """Return the header's live counters as a dict (untrusted hints)."""
         c = ffi.new("struct plr_counters *")

@@ -1269,7 +1269,12 @@ static struct lane *lane_get(const struct plr_ring *r)
 }
 
 /*
- * plr_appendv_ts() - append one record with the caller's timestamps.
+ * plr_appendv_as() - append one record with the caller's timestamps and,
+ * when @pid is not 0, the process and thread it is written for (@tid 0:
+ * @pid's main thread): a writer that logs another process's output, as
+ * `persistlog cat -- COMMAND` does COMMAND's, names that process as
+ * systemd-cat's exec makes journald name it.  The region's readers trust
+ * the pid and tid of a record no more than any other byte of it.
  * @iov, @n:      the payload, gathered from @n buffers in order and copied
  *                into the region (msgpack by convention); the CRC is taken
  *                over the copies as they are made, so each buffer is read once
@@ -1285,8 +1290,8 @@ static struct lane *lane_get(const struct plr_ring *r)
  * record would exceed the region's max_record; PLR_EBUSY (nothing written,
  * busy_drops counted) if every chunk is held by a live writer.
  */
-int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n,
-		       uint64_t realtime_ns, uint64_t monotonic_ns)
+int64_t plr_appendv_as(struct plr_ring *r, const struct plr_iov *iov, uint32_t n,
+		       uint64_t realtime_ns, uint64_t monotonic_ns, uint32_t pid, uint32_t tid)
 {
 	struct plr_hdr *h = (void *)r->base;
 	struct plr_rec rec;
@@ -1332,8 +1337,8 @@ int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n
 	rec.realtime_ns = realtime_ns;
 	rec.monotonic_ns = monotonic_ns;
 	memcpy(rec.boot_id, r->boot_id, PLR_BOOT_ID_SIZE);
-	rec.pid = self_pid();
-	rec.tid = self_tid();
+	rec.pid = pid ? pid : self_pid();
+	rec.tid = tid ? tid : pid ? pid : self_tid();
 	rec.hcrc = rec_hcrc(&rec, r->key, ln->index, off);
 	reg = ~rec.hcrc;	/* crc continues hcrc over the payload */
 
@@ -1367,8 +1372,18 @@ int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n
 }
 
 /*
+ * plr_appendv_ts() - append one record with the caller's timestamps, as
+ * written by this thread.  See plr_appendv_as().
+ */
+int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n,
+		       uint64_t realtime_ns, uint64_t monotonic_ns)
+{
+	return plr_appendv_as(r, iov, n, realtime_ns, monotonic_ns, 0, 0);
+}
+
+/*
  * plr_append_ts() - append one record whose payload is one buffer, with the
- * given timestamps.  See plr_appendv_ts().
+ * given timestamps.  See plr_appendv_as().
  */
 int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 		      uint64_t realtime_ns, uint64_t monotonic_ns)

@@ -196,6 +196,8 @@ int64_t plr_append_ts(struct plr_ring *r, const void *payload, uint32_t len,
 int64_t plr_appendv(struct plr_ring *r, const struct plr_iov *iov, uint32_t n);
 int64_t plr_appendv_ts(struct plr_ring *r, const struct plr_iov *iov, uint32_t n,
 		       uint64_t realtime_ns, uint64_t monotonic_ns);
+int64_t plr_appendv_as(struct plr_ring *r, const struct plr_iov *iov, uint32_t n,
+		       uint64_t realtime_ns, uint64_t monotonic_ns, uint32_t pid, uint32_t tid);
 void plr_detach(struct plr_ring *r);
 void plr_now(uint64_t *realtime_ns, uint64_t *monotonic_ns);
 

@@ -632,7 +632,7 @@ def cmd_cat(args):
     with open_ring(args.region) as ring:
         limit = ring.stats()["max_record"] - 1024
 
-        def pump(stream, priority):
+        def pump(stream, priority, pid=None):
             for chunk in iter(stream.readline, b""):
                 for line in chunk.rstrip(b"\n").split(b"\0"):
                     p = priority
@@ -644,7 +644,10 @@ def cmd_cat(args):
                     if not line:
                         continue
                     for piece in _chunks(line, limit):
-                        ring.append(piece, priority=p, identifier=ident)
+                        if pid is None:
+                            ring.append(piece, priority=p, identifier=ident)
+                        else:  # COMMAND's line: its PID, as systemd-cat's exec gives it
+                            ring.append_as(pid, piece, priority=p, identifier=ident)
 
         if not command:
             pump(sys.stdin.buffer, prio)
@@ -665,9 +668,9 @@ def cmd_cat(args):
 
         for signum in FORWARDED_SIGNALS:
             signal.signal(signum, forward)
-        t = threading.Thread(target=pump, args=(child.stderr, err_prio), daemon=True)
+        t = threading.Thread(target=pump, args=(child.stderr, err_prio, child.pid), daemon=True)
         t.start()
-        pump(child.stdout, prio)
+        pump(child.stdout, prio, child.pid)
         t.join()
         rc = child.wait()
     if rc < 0:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import _binding, record as _record
 from .boot import current_boot_id, format_boot_id, parse_boot_id
-from .errors import (BootNotFound, NotARegion, PersistlogError, RegionMissing,
+from .errors import (BootNotFound, InvalidRecord, NotARegion, PersistlogError, RegionMissing,
                      RegionTooSmall, RegionUnavailable, UnsupportedVersion)
 from .region import default_region, keep_copy, open_mapping
 
@@ -218,6 +218,37 @@ class Ring:
             if self._appender is None:
                 raise PersistlogError(f"{self.path}: not open for appending")
             seq = self._appender(payload)
+        return seq
+
+    def append_as(self, pid, message, *, priority=_record.DEFAULT_PRIORITY, identifier=None,
+                  **fields):
+        """Append one record written for another process: as ``append``, but the
+        record's pid and tid are *pid* (its main thread), not the caller's.
+
+        For a writer that logs another process's output, as ``persistlog cat --
+        COMMAND`` logs COMMAND's: journald names systemd-cat's COMMAND the same
+        way, because systemd-cat execs it.  Readers trust a record's pid no more
+        than its other bytes (docs/SECURITY.md).
+
+        Args:
+            pid (int): the process the record is for, 1 to 2**32 - 1.
+            message, priority, identifier, **fields: as for ``append``.
+
+        Returns:
+            int: the record's sequence number.
+
+        Raises:
+            RecordTooLarge, InvalidRecord, PersistlogError: as ``append``;
+            InvalidRecord also for a *pid* out of range.
+        """
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**32:
+            raise InvalidRecord(f"pid must be an integer from 1 to 2**32 - 1, not {pid!r}")
+        payload = _record.encode_named(message, priority, identifier, fields)
+        if self._appender is None:
+            raise PersistlogError(f"{self.path}: not open for appending")
+        seq = self._view.append_as(payload, pid)
+        if self._map.is_block:
+            self._map.mm.flush()
         return seq
 
     # -- reading -----------------------------------------------------------

@@ -54,3 +54,22 @@ def test_too_large_in_sum_writes_nothing(ring):
     assert _appendv(ring, [b"y" * limit, b"z"]) == lib.PLR_ETOOBIG
     assert [r.message for r in ring.records()][0] == "before"
     assert len(list(ring.records())) == 2
+
+
+def test_append_as_names_the_process_it_writes_for(ring):
+    import os
+    from persistlog import InvalidRecord, RecordTooLarge
+    own = ring.append("mine")
+    other = ring.append_as(4242, "theirs", priority=3, identifier="child", F="v")
+    got = {r.seq: r for r in ring.records()}
+    assert (got[own].pid, got[other].pid, got[other].tid) == (os.getpid(), 4242, 4242)
+    assert (got[other].message, got[other].priority, got[other].identifier,
+            got[other].fields) == ("theirs", 3, "child", {"F": "v"})
+    for bad in (0, -1, 2**32, True, "7"):
+        with pytest.raises(InvalidRecord):
+            ring.append_as(bad, "x")
+    next_seq = ring._view.counters()["next_seq"]
+    with pytest.raises(RecordTooLarge):
+        ring.append_as(4242, "x" * ring.stats()["max_record"])
+    assert ring._view.counters()["next_seq"] == next_seq
+    assert len(list(ring.records())) == 2

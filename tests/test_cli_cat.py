@@ -98,6 +98,8 @@ def test_signals_sent_to_cat_reach_the_command(cli, region, tmp_path):
             p.wait()
     assert [x["message"] for x in _records(cli, region)][-1] == "got term"
     assert not os.path.exists(f"/proc/{child}")
+    # COMMAND's lines are COMMAND's records, as systemd-cat's exec makes journald show them
+    assert {(x["pid"], x["tid"]) for x in _records(cli, region)} == {(child, child)}
 
 
 # ------------------------------------------------------------ against systemd-cat
