@@ -18,6 +18,12 @@ Example /etc/persistlog.conf (every key optional)::
     journal_keep = 32                    # recovered-boot journal files kept, newest first
     journal_max_bytes = 536870912        # and at most this many bytes of them on disk
     pstore_dirs = ["/sys/fs/pstore", "/var/lib/systemd/pstore"]  # the kernel's last words
+    sink = "auto"                        # where drained records go: "journald", "syslog",
+                                         # "archive" (only), or "auto": journald when it runs
+                                         # (its socket exists), else syslog when syslog_socket
+                                         # exists, else archive (docs/DAEMON.md, "Without systemd")
+    syslog_socket = "/dev/log"           # the syslog daemon's socket (sink "syslog")
+    syslog_format = "rfc5424"            # or "rfc3164" (busybox syslogd): no fields, seconds
 
     # persistlog mirror (docs/MIRROR.md): journal entries copied into the ring as they arrive
     mirror_max_priority = 7              # mirror entries of this priority (0-7) or more urgent
@@ -46,6 +52,7 @@ except ImportError:  # Python < 3.11
 from .errors import PersistlogError
 
 DEFAULT_CONFIG = "/etc/persistlog.conf"
+SINKS = ("auto", "journald", "syslog", "archive")
 
 
 class ConfigError(PersistlogError):
@@ -71,6 +78,9 @@ class Config:
     journal_keep: int = 32
     journal_max_bytes: int = 512 * 1024 * 1024
     pstore_dirs: tuple = ("/sys/fs/pstore", "/var/lib/systemd/pstore")
+    sink: str = "auto"
+    syslog_socket: str = "/dev/log"
+    syslog_format: str = "rfc5424"
     mirror_max_priority: int = 7
     mirror_units: tuple = ()
     mirror_exclude_units: tuple = ()
@@ -91,6 +101,7 @@ _TYPES = {"region": (str,), "state_dir": (str,), "archive_dir": (str,),
           "forward": (bool,), "forward_rate": (int, float), "forward_poll": (int, float),
           "journal_files": (bool,), "journal_dir": (str,), "journal_remote": (str,),
           "journal_keep": (int,), "journal_max_bytes": (int,), "pstore_dirs": (list,),
+          "sink": (str,), "syslog_socket": (str,), "syslog_format": (str,),
           "mirror_max_priority": (int,), "mirror_units": (list,),
           "mirror_exclude_units": (list,), "mirror_fields": (list,),
           "mirror_directory": (str,), "mirror_start": (str,),
@@ -157,6 +168,11 @@ def check(config, where="settings"):
             raise ConfigError(f"{where}: {key} must be positive")
     if not 0 <= config.mirror_max_priority <= 7:
         raise ConfigError(f"{where}: mirror_max_priority must be a priority from 0 to 7")
+    if config.sink not in SINKS:
+        raise ConfigError(f"{where}: sink must be one of {', '.join(SINKS)}, not {config.sink!r}")
+    if config.syslog_format not in ("rfc5424", "rfc3164"):
+        raise ConfigError(f"{where}: syslog_format must be \"rfc5424\" or \"rfc3164\", "
+                          f"not {config.syslog_format!r}")
     if config.mirror_start not in ("tail", "boot"):
         raise ConfigError(f"{where}: mirror_start must be \"tail\" or \"boot\", "
                           f"not {config.mirror_start!r}")

@@ -53,6 +53,30 @@ Exactly once
     What it cannot cover: journald itself losing entries it had not synced (a second crash of
     the machine mid-drain). Those are sent again on the next start, as they are missing.
 
+Without systemd (``sink``, ``--sink``)
+    The sink is where drained records go: ``journald`` (all of the above), ``syslog`` or
+    ``archive``; ``auto`` (the default) takes journald when its socket
+    /run/systemd/journal/socket exists, else syslog when ``syslog_socket`` (/dev/log) exists,
+    else archive. Neither syslog nor archive needs systemd-python.
+
+    ``archive``: each pending boot is archived (the archive's header holds its summary:
+    records, first and last seq, lost and torn counts) and marked drained; the daemon says
+    where the archives went. This always works.
+
+    ``syslog``: each record is sent over /dev/log (``persistlog.syslog``: RFC 5424 with the
+    record's time, PID, identifier and fields as structured data, or RFC 3164), in seq order,
+    then the boot is archived, one summary message sent and the boot marked drained. A syslog
+    daemon cannot be asked what it holds, so the daemon keeps that itself: right after each
+    send returns (unix(7): a datagram send on a local socket is reliable: once it returns the
+    message is queued at the receiver) the record's seq is stored in a small file mapped
+    shared, ``<cursor>.sent`` (``syslog.SentMark``), which survives the daemon being killed
+    and is fsynced at every cursor advance. The resume point is the larger of the cursor's
+    seq and that mark's. A record is never skipped. A SIGKILL landing in the instant between
+    a send returning and the store into the mapping (a few bytecodes, no system call) sends
+    that one record again on the next start: at most one duplicate per kill, never a loss.
+    A crash of the machine loses the mark back to its last fsync, as the syslog daemon loses
+    what it had not written out; those records are sent again.
+
 Forwarding (``--forward``)
     After the drain, the current boot's records are sent as they are written, at most
     ``forward_rate`` per second, through the same cursor: the next boot's drain then sends only
@@ -64,7 +88,7 @@ systemd
 
 Exit status: 0 success (or stopped by SIGTERM); 1 other persistlog error; 2 bad usage;
 3 bad configuration; 4 the region cannot be opened; 5 journald unreachable or failed to sync
-(nothing after the last sync is marked drained); 6 the state, archive or journal directory
+(nothing after the last sync is marked drained), or the syslog socket refused a message; 6 the state, archive or journal directory
 cannot be written, or systemd-journal-remote failed; 7 another daemon is draining the same
 region.
 """
@@ -74,15 +98,17 @@ import fcntl
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import archive, config as _config, export, journalfile, pstore
+from . import archive, config as _config, export, journalfile, pstore, syslog
 from .archive import ArchiveError
 from .journalfile import JournalFileError
 from .config import ConfigError
+from .syslog import SyslogUnavailable
 from .errors import (NotARegion, PersistlogError, RegionTooSmall, RegionUnavailable,
                      UnsupportedVersion)
 
@@ -91,8 +117,9 @@ try:
 
     from . import journal
     from .journal import JournalUnavailable
-except ImportError as e:  # systemd-python is an extra: main() says so in one line
+except ImportError as e:  # systemd-python is an extra: run() says so in one line if needed
     _NO_SYSTEMD = e
+    sd_daemon = None
 
     class JournalUnavailable(PersistlogError):
         pass
@@ -101,6 +128,21 @@ else:
 
 (EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_CONFIG, EXIT_REGION, EXIT_JOURNAL, EXIT_STATE,
  EXIT_BUSY) = range(8)
+
+# journald's socket: the sink "auto" takes journald when it exists (persistlog.journal.SOCKET).
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+
+
+def choose_sink(cfg):
+    """The sink of settings ``cfg``: its ``sink``, or for "auto" journald when journald's
+    socket exists, else syslog when ``cfg.syslog_socket`` exists, else archive."""
+    if cfg.sink != "auto":
+        return cfg.sink
+    if os.path.exists(JOURNAL_SOCKET):
+        return "journald"
+    if os.path.exists(cfg.syslog_socket):
+        return "syslog"
+    return "archive"
 
 
 def _monotonic(fields):
@@ -168,6 +210,15 @@ class Cursor:
             self._boots.setdefault(boot_id, {})["last_seq"] = seq
             self.save()
 
+    def flag(self, boot_id, name):
+        """Whether flag ``name`` (str) of ``boot_id`` is set (see ``set_flag``)."""
+        return self._boots.get(boot_id, {}).get(name, False)
+
+    def set_flag(self, boot_id, name):
+        """Set flag ``name`` of ``boot_id`` (such as "summary_sent"); saved."""
+        self._boots.setdefault(boot_id, {})[name] = True
+        self.save()
+
     def mark_drained(self, boot_id, keep):
         """Mark ``boot_id`` drained and forget boots no longer in ``keep`` (IDs); saved."""
         self._boots.setdefault(boot_id, {})["drained"] = True
@@ -194,7 +245,7 @@ class Notifier:
     Does nothing when not started by systemd (no $NOTIFY_SOCKET)."""
 
     def __init__(self):
-        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+        self.enabled = bool(os.environ.get("NOTIFY_SOCKET")) and sd_daemon is not None
         usec = os.environ.get("WATCHDOG_USEC")
         pid = os.environ.get("WATCHDOG_PID")
         ok = usec and usec.isdigit() and (not pid or pid == str(os.getpid()))
@@ -253,16 +304,22 @@ class Progress:
 class Drainer:
     """Drains one open ring; see the module docstring for the protocol."""
 
-    def __init__(self, ring, cfg, notifier=None, progress=None, remote=None):
+    def __init__(self, ring, cfg, notifier=None, progress=None, remote=None, sink="journald"):
         self.ring = ring
         self.cfg = cfg
+        self.sink = sink  # "journald", "syslog" or "archive" (choose_sink)
         # systemd-journal-remote when recovered boots become journal files, else None
         self.remote = remote
         self.host = export.Host(strict=True) if remote else None
         self.journal_dir = journalfile.directory(cfg.journal_dir, _config.Config.journal_dir)
         self.region = os.path.abspath(ring.path)
-        self.region_field = journal.region_field(self.region)
+        self.region_field = os.fsencode(self.region)  # as journal.region_field
         self.cursor = Cursor(cfg.state_dir, self.region)
+        self.sender = self.mark = None
+        if sink == "syslog":
+            self.sender = syslog.Sender(cfg.syslog_socket)
+            self.mark = syslog.SentMark(self.cursor.path.with_name(self.cursor.path.name + ".sent"))
+            self.hostname = socket.gethostname()
         self.notify = notifier or Notifier()
         self.progress = progress or Progress(quiet=True)
         self.stopping = False
@@ -277,7 +334,12 @@ class Drainer:
 
     def resume_point(self, boot_id):
         """The seq after which ``boot_id`` resumes: the larger of the cursor's and the
-        journal's (journald synced first, so a killed predecessor's queued entries count)."""
+        journal's (journald synced first, so a killed predecessor's queued entries count), or
+        for the syslog sink the sent mark's."""
+        if self.sink == "syslog":
+            return max(self.cursor.last_seq(boot_id), self.mark.seq(boot_id))
+        if self.sink != "journald":
+            return self.cursor.last_seq(boot_id)
         in_journal = journal.last_seq(boot_id, self.region) or 0
         return max(self.cursor.last_seq(boot_id), in_journal)
 
@@ -296,12 +358,16 @@ class Drainer:
     def drain(self):
         """Drain every pending boot; returns how many were drained completely (stops early
         if ``stopping``)."""
-        if self.remote is None:
+        if self.sink == "journald" and self.remote is None:
             journal.check_reachable()
         drained = 0
         for boot in self.pending_boots():
-            if self.remote is not None:
-                if self.stopping or not self.write_boot_file(boot.boot_id):
+            if self.stopping:
+                break
+            if self.sink == "archive":
+                pass
+            elif self.remote is not None:
+                if not self.write_boot_file(boot.boot_id):
                     break
             elif not self.send_boot(boot.boot_id, boot.records):
                 break
@@ -397,6 +463,8 @@ class Drainer:
         a signal (what was sent is synced and in the cursor either way)."""
         resume = self.resume_point(boot_id)
         self.progress.say(f"persistlog: draining boot {boot_id} after seq {resume}")
+        if self.mark is not None:
+            self.mark.begin(boot_id, resume)
         started = time.monotonic()
         done, last = self._send(boot_id, self.ring.records(boot=boot_id, since_seq=resume),
                                 resume, total=total)
@@ -426,7 +494,7 @@ class Drainer:
                     delay = started + done / rate - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                journal.send(rec, self.region_field)
+                self.deliver(rec)
                 last = rec.seq
                 pending += 1
                 done += 1
@@ -446,9 +514,22 @@ class Drainer:
                 self.commit(boot_id, last)
         return done, last
 
+    def deliver(self, rec):
+        """Send one record to the sink: an entry to journald, or a message to syslog after
+        which its seq is stored in the sent mark at once (module docstring)."""
+        if self.sender is None:
+            journal.send(rec, self.region_field)
+            return
+        message = syslog.record_message(rec, self.region, self.hostname, self.cfg.syslog_format)
+        self.sender.send(message, self.mark.set, rec.seq)
+
     def commit(self, boot_id, seq):
-        """Make what was sent durable in the journal, then advance the cursor to ``seq``."""
-        journal.sync()
+        """Make what was sent durable in the journal (or the syslog sent mark), then advance
+        the cursor to ``seq``."""
+        if self.mark is not None:
+            self.mark.flush()
+        else:
+            journal.sync()
         self.cursor.advance(boot_id, seq)
         self.notify.tick()
 
@@ -457,7 +538,15 @@ class Drainer:
         st = self.ring.stats(boot=boot_id)
         archive.write(self.cfg.archive_dir, boot_id, self.ring.records(boot=boot_id),
                       lost=st["lost"], torn=st["torn"], region=self.region)
-        if self.remote is None and not journal.summary_sent(boot_id, self.region):
+        path = archive.path_for(self.cfg.archive_dir, boot_id)
+        if self.sink == "archive":
+            self.progress.say(f"persistlog: boot {boot_id}: archived in {path}")
+        elif self.sink == "syslog":
+            if not self.cursor.flag(boot_id, "summary_sent"):
+                self.sender.send(syslog.summary_message_bytes(
+                    boot_id, st, self.region, self.hostname, self.cfg.syslog_format))
+                self.cursor.set_flag(boot_id, "summary_sent")
+        elif self.remote is None and not journal.summary_sent(boot_id, self.region):
             journal.send_summary(boot_id, st["records"], st["first_seq"], st["last_seq"],
                                  st["lost"], st["torn"], self.region, st["overwritten"])
             journal.sync()
@@ -479,9 +568,11 @@ class Drainer:
         (raised only there, never mid-send), and SIGALRM keeps the watchdog fed.
         """
         current = self.ring.current_boot_id
-        if self.remote is not None:
+        if self.sink == "journald" and self.remote is not None:
             journal.check_reachable()  # the drain wrote files and has not asked yet
         after = self.resume_point(current)
+        if self.mark is not None:
+            self.mark.begin(current, after)
         self.progress.say(f"persistlog: forwarding boot {current} after seq {after}")
         if self.notify.watchdog_s:
             signal.signal(signal.SIGALRM, lambda *_: self.notify.tick())
@@ -514,7 +605,7 @@ def parse_args(argv):
                     "(each boot a journal file of its own, or sent to systemd-journald), "
                     "archive them, and optionally forward the current boot.",
         epilog="Exit status: 0 ok, 1 error, 2 usage, 3 configuration, 4 region, "
-               "5 journald unreachable, 6 state, archive or journal directory, 7 region busy.")
+               "5 journald or syslog unreachable, 6 state, archive or journal directory, 7 region busy.")
     p.add_argument("--config", metavar="PATH",
                    help=f"TOML settings file (default {_config.DEFAULT_CONFIG}, if present)")
     p.add_argument("--region", metavar="PATH", help="the ring (default: persistlog's default)")
@@ -527,6 +618,9 @@ def parse_args(argv):
     p.add_argument("--journal-files", action=argparse.BooleanOptionalAction, default=None,
                    help="write each earlier boot as a journal file of its own through "
                         "systemd-journal-remote (default), or send its records to journald")
+    p.add_argument("--sink", choices=_config.SINKS,
+                   help="where drained records go (default auto: journald when it runs, else "
+                        "syslog when /dev/log exists, else archive only)")
     p.add_argument("--journal-dir", metavar="DIR",
                    help="where journal files go, in DIR/<machine-id>/ (default /var/log/journal)")
     p.add_argument("--pstore-dir", action="append", metavar="DIR",
@@ -543,12 +637,20 @@ def run(args):
     cfg = _config.load(args.config).with_overrides(
         region=args.region, archive_dir=args.archive_dir, state_dir=args.state_dir,
         forward=args.forward, sync_every=args.sync_every, journal_files=args.journal_files,
-        journal_dir=args.journal_dir,
+        journal_dir=args.journal_dir, sink=args.sink,
         pstore_dirs=tuple(args.pstore_dir) if args.pstore_dir else None)
     _config.check(cfg)
+    sink = choose_sink(cfg)
+    if sink == "journald" and _NO_SYSTEMD is not None:
+        raise PersistlogError(f"systemd-python is not installed ({_NO_SYSTEMD}); pip install "
+                              "systemd-python (or 'persistlog[daemon]'), or use --sink syslog "
+                              "or archive")
+    if sink == "archive" and cfg.forward:
+        raise ConfigError("forward needs a sink that takes records (journald or syslog), "
+                          "not archive")
     notifier = Notifier()
     remote = None
-    if cfg.journal_files:
+    if sink == "journald" and cfg.journal_files:
         remote = journalfile.find_remote(cfg.journal_remote or None)
         if remote is None:
             print(f"persistlog daemon: systemd-journal-remote not found "
@@ -557,7 +659,7 @@ def run(args):
                   f"it (Debian: systemd-journal-remote) for journal files of their own",
                   file=sys.stderr, flush=True)
     with persistlog.open(cfg.region, readonly=True) as ring:
-        drainer = Drainer(ring, cfg, notifier, Progress(quiet=args.quiet), remote)
+        drainer = Drainer(ring, cfg, notifier, Progress(quiet=args.quiet), remote, sink)
         signal.signal(signal.SIGTERM, drainer.stop)
         signal.signal(signal.SIGINT, drainer.stop)
         notifier.status("Draining earlier boots", force=True)
@@ -566,6 +668,9 @@ def run(args):
             notifier.send("STOPPING=1")
             return EXIT_OK
         summary = f"Drained {drained} boot(s), {drainer.sent} records"
+        if sink == "archive" and not args.quiet:
+            print(f"persistlog daemon: no journald or syslog to drain to (sink archive): "
+                  f"{drained} boot(s) archived in {cfg.archive_dir}", file=sys.stderr, flush=True)
         notifier.send("READY=1", f"STATUS={summary}")
         if args.once:
             return EXIT_OK
@@ -581,10 +686,6 @@ def main(argv=None):
     """Entry point of ``persistlog daemon``; ``argv`` without the program name. Returns the
     exit status (see the module docstring) after printing any error as one line."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if _NO_SYSTEMD is not None:
-        print(f"persistlog daemon: error: systemd-python is not installed ({_NO_SYSTEMD}); "
-              "pip install systemd-python (or 'persistlog[daemon]')", file=sys.stderr)
-        return EXIT_ERROR
     try:
         return run(args)
     except ConfigError as e:
@@ -593,6 +694,8 @@ def main(argv=None):
         code, msg = EXIT_REGION, str(e)
     except JournalUnavailable as e:
         code, msg = EXIT_JOURNAL, f"{e}; nothing after the last sync is marked drained"
+    except SyslogUnavailable as e:
+        code, msg = EXIT_JOURNAL, f"{e}; nothing unsent is marked drained"
     except (StateError, ArchiveError, JournalFileError, export.ExportError) as e:
         code, msg = EXIT_STATE, str(e)
     except DaemonBusy as e:
