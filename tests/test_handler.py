@@ -128,21 +128,23 @@ def test_unusable_region_drops_counts_and_opens_later(tmp_path, boot_env, logger
     assert handler.ring is None and handler.error
     for i in range(3):
         log.info("lost %d", i)
+        clock.now += 6  # tried again each time, reported once
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("persistlog.Handler: cannot open region")
     assert region in err and handler.dropped == 3
 
+    log.info("lost 3")  # tried again, as the clock moved on
     blocker.unlink()  # the region can be opened now, but not before the retry interval
     clock.now += 4.9
     log.info("still lost")
-    assert handler.ring is None and handler.dropped == 4
+    assert handler.ring is None and handler.dropped == 5
     clock.now += 0.2
     log.info("kept %d", 1)
     log.info("kept %d", 2)
     recs = records(region)
     assert [r.message for r in recs[1:]] == ["kept 1", "kept 2"]
-    assert recs[0].fields["PERSISTLOG_DROPPED"] == 4 and recs[0].priority == 4
-    assert "4 records dropped" in recs[0].message
+    assert recs[0].fields["PERSISTLOG_DROPPED"] == 5 and recs[0].priority == 4
+    assert "5 records dropped" in recs[0].message
     assert handler.dropped == 0 and handler.error is None
     assert capsys.readouterr().err == ""
 
