@@ -57,10 +57,13 @@ def test_verify_would_catch_a_broken_unit(root):
     assert proc.returncode != 0, proc.stdout + proc.stderr
 
 
-def test_unit_keeps_journald_rate_limit_off_and_is_notify():
+def test_unit_keeps_journald_rate_limit_off_and_drains_once():
     text = UNIT.read_text()
     assert re.search(r"^LogRateLimitIntervalSec=0$", text, re.M)
-    assert re.search(r"^Type=notify$", text, re.M)
+    assert re.search(r"^Type=oneshot$", text, re.M)
+    assert re.search(r"^RemainAfterExit=yes$", text, re.M)
+    assert re.search(r"^ExecStart=/usr/bin/persistlog daemon --once$", text, re.M)
+    assert re.search(r"^TimeoutStartSec=\d+min$", text, re.M)
 
 
 def test_security_exposure_stays_low(root):
@@ -169,9 +172,9 @@ def test_unit_guards_on_a_region_and_its_documented_drop_ins_verify(root, tmp_pa
         (tmp_path / p.lstrip("/")).touch()
         assert condition() == 0, p
         (tmp_path / p.lstrip("/")).unlink()
-    # Each drop-in the header offers (a venv's executable, drain-and-exit) verifies cleanly.
+    # Each drop-in the header offers (a venv's executable, forwarding) verifies cleanly.
     drop_ins = _documented_drop_ins()
-    assert len(drop_ins) == 2 and "Type=oneshot" in drop_ins[1]
+    assert len(drop_ins) == 2 and "Type=notify" in drop_ins[1] and "WatchdogSec=" in drop_ins[1]
     d = root / "etc/systemd/system/persistlog.service.d"
     d.mkdir(parents=True)
     venv = root / "opt/persistlog/.venv/bin"
