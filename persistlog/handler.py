@@ -5,6 +5,7 @@ import os
 import sys
 import time
 import uuid
+from itertools import islice as _islice
 
 from . import _binding
 from .errors import RecordTooLarge
@@ -33,10 +34,14 @@ def priority_for(levelno):
 _PRIORITY = {level: priority_for(level) for level in
              (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG)}
 
+#: The attributes LogRecord.__init__ sets, in the order it sets them
+#: (``makeRecord`` adds ``extra=`` fields after them), and their number.
+_INIT_ATTRS = tuple(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+_N_INIT_ATTRS = len(_INIT_ATTRS)
+
 #: The attributes every LogRecord has (and those format() adds): the rest
-#: came from ``extra=``.
-_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName"}
+#: came from ``extra=`` (or a filter).
+_RECORD_ATTRS = frozenset(_INIT_ATTRS) | {"message", "asctime", "taskName"}
 
 #: Fields emit() sets itself; an ``extra=`` field of one of these names is
 #: not taken (JournalHandler fails the whole record on such a name: two
@@ -66,7 +71,21 @@ def journal_field_name(name):
             and _FIELD_CHARS.issuperset(name))
 
 
-_valid_names = {}  # extra= field name -> journal_field_name(), looked up once
+_kinds = {}  # attribute name -> _kind(name), looked up once
+
+
+def _kind(name):
+    """What emit() does with a LogRecord attribute *name* beyond the
+    standard ones: 0 leave it, 1 a field, 2 MESSAGE_ID or SYSLOG_IDENTIFIER."""
+    if not journal_field_name(name) or name in _OWN_FIELDS:
+        kind = 0  # "message", "asctime", a lower case extra= name, emit's own
+    elif name in ("MESSAGE_ID", "SYSLOG_IDENTIFIER"):
+        kind = 2
+    else:
+        kind = 1
+    if len(_kinds) < 4096:
+        _kinds[name] = kind
+    return kind
 
 
 def program_name():
@@ -76,13 +95,15 @@ def program_name():
     return (os.path.basename(argv[0]) or None) if argv else None
 
 
+#: Field value types stored as they are; JournalHandler sends bytes and
+#: text as they are and anything else as str(), which for int and float is
+#: the text the drain sends for them (persistlog.export.field_value).
+_PLAIN = frozenset((str, bytes, int, float))
+
+
 def _text(value):
-    # what JournalHandler sends for a field value: bytes and text as they
-    # are, anything else as str(); int and float keep their type here (their
-    # journal text is the same)
-    if value.__class__ in (str, bytes, int, float):
-        return value
-    return str(value)
+    """*value* as JournalHandler sends it (see _PLAIN)."""
+    return value if value.__class__ in _PLAIN else str(value)
 
 
 def _cap(sizes, over):
@@ -247,9 +268,24 @@ class Handler(logging.Handler):
                 fields["EXCEPTION_INFO"] = str(record.exc_info)
             identifier = self.identifier
             d = record.__dict__
-            extra = d.keys() - _RECORD_ATTRS
-            if extra:
-                identifier = self._extra(d, extra, fields, identifier)
+            if len(d) > _N_INIT_ATTRS:
+                # attributes set after LogRecord.__init__: extra= fields,
+                # format()'s "message", a filter's; a subclass may set its
+                # own before its __init__ ends, so for one every name is looked at
+                if record.__class__ is logging.LogRecord:
+                    items = _islice(d.items(), _N_INIT_ATTRS, None)
+                else:
+                    items = [(k, d[k]) for k in d.keys() - _RECORD_ATTRS]
+                for name, value in items:
+                    kind = _kinds.get(name)
+                    if kind is None:
+                        kind = _kind(name)
+                    if kind == 1:
+                        if value.__class__ not in _PLAIN:
+                            value = str(value)  # as JournalHandler sends it
+                        fields[name] = value
+                    elif kind:
+                        identifier = self._special(name, value, fields, identifier)
             try:
                 ring._append_fields(message, priority, identifier, fields)
             except RecordTooLarge:
@@ -258,26 +294,14 @@ class Handler(logging.Handler):
             self.handleError(record)
 
     @staticmethod
-    def _extra(d, names, fields, identifier):
-        """Add the ``extra=`` fields *names* of record dict *d* to *fields*;
+    def _special(name, value, fields, identifier):
+        """Take the ``extra=`` field MESSAGE_ID or SYSLOG_IDENTIFIER;
         returns the identifier (an extra SYSLOG_IDENTIFIER's, else *identifier*)."""
-        for name in names:
-            ok = _valid_names.get(name)
-            if ok is None:
-                ok = journal_field_name(name)
-                if len(_valid_names) < 4096:
-                    _valid_names[name] = ok
-            if not ok or name in _OWN_FIELDS:
-                continue
-            value = d[name]
-            if name == "MESSAGE_ID":
-                # JournalHandler (journal.send) takes a UUID's hex digits
-                fields[name] = value.hex if isinstance(value, uuid.UUID) else _text(value)
-            elif name == "SYSLOG_IDENTIFIER":
-                identifier = None if value is None else str(value)
-            else:
-                fields[name] = _text(value)
-        return identifier
+        if name == "MESSAGE_ID":
+            # JournalHandler (journal.send) takes a UUID's hex digits
+            fields[name] = value.hex if isinstance(value, uuid.UUID) else _text(value)
+            return identifier
+        return None if value is None else str(value)
 
     def _append_cut(self, ring, message, priority, identifier, fields):
         """Append a record too large for the region with its longest values

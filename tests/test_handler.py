@@ -72,6 +72,30 @@ def test_fields_are_journalhandlers(region, boot_env, logger):
         "BLOB": b"\x00\xff", "RATIO": 0.5, "MESSAGE_ID": mid.hex}
 
 
+class TenantRecord(logging.LogRecord):
+    """A LogRecord subclass that sets a field of its own before LogRecord.__init__ does."""
+
+    def __init__(self, *args, **kwargs):
+        self.TENANT = "t1"
+        super().__init__(*args, **kwargs)
+
+
+def test_fields_of_filters_and_record_classes(region, boot_env, logger, monkeypatch):
+    log = logger(persistlog.Handler(region))
+
+    def add_request(record):
+        record.REQUEST = "r-9"
+        return True
+    log.addFilter(add_request)
+    log.info("filtered")
+    monkeypatch.setattr(logging, "_logRecordFactory", TenantRecord)
+    log.info("subclass", extra={"ORDER_ID": 1})
+    filtered, subclass = records(region)
+    assert filtered.fields["REQUEST"] == "r-9"
+    assert (subclass.fields["TENANT"], subclass.fields["REQUEST"]) == ("t1", "r-9")
+    assert subclass.fields["ORDER_ID"] == 1
+
+
 def test_exception_fields(region, boot_env, logger):
     log = logger(persistlog.Handler(region))
     try:
