@@ -393,3 +393,27 @@ def test_sigkill_at_random_instants_loses_no_record(tmp_path, rsyslog):
           f"{len(summaries) - len(boots)} summaries twice")
     assert kills >= 3
     assert dupes + len(summaries) - len(boots) <= kills
+
+
+def test_archive_and_syslog_sinks_need_no_systemd_python(tmp_path, rsyslog):
+    """A busybox system has no systemd-python: the import of ``systemd`` fails in the daemon's
+    process (sys.modules entry None), the archive and syslog sinks drain anyway, and the
+    journald sink says in one line what is missing."""
+    s = Setup(tmp_path, rsyslog.socket)
+    s.write_boot(BOOT_A, 4)
+    s.write_boot(BOOT_B, 3)
+    code = ("import sys; sys.modules['systemd'] = None; from persistlog.daemon import main; "
+            "sys.exit(main(sys.argv[1:]))")
+
+    def run(boot, *args):
+        argv = [sys.executable, "-c", code, *s.argv(*args)[3:]]
+        return subprocess.run(argv, env=_env(boot), capture_output=True, text=True, timeout=120)
+
+    journald_sink = run(BOOT_C, "--sink", "journald")
+    assert journald_sink.returncode == 1 and "systemd-python is not installed" in journald_sink.stderr
+    assert len(journald_sink.stderr.strip().splitlines()) == 1
+    assert run(BOOT_C, "--sink", "syslog").returncode == 0
+    assert len(_by_seq(rsyslog.messages(5), BOOT_A)) == 4
+    s.write_boot(BOOT_C, 2)
+    assert run(BOOT_D, "--sink", "archive").returncode == 0
+    assert archive.read_header(archive.path_for(s.archives, BOOT_C)).records == 2
