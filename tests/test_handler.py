@@ -13,6 +13,7 @@ import pytest
 from systemd.journal import JournalHandler
 
 import persistlog
+from persistlog import _binding
 from persistlog import handler as handler_mod
 
 
@@ -173,14 +174,27 @@ def test_unusable_region_drops_counts_and_opens_later(tmp_path, boot_env, logger
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("content", [b"\x00" * 4096, os.urandom(1 << 20)],
-                         ids=["too-small", "foreign"])
-def test_region_of_other_bytes_is_not_touched(tmp_path, boot_env, logger, capsys, content):
+def newer_region(path):
+    """A region whose header says format version 99 (as test_api does it)."""
+    with persistlog.open(str(path), size=1 << 20):
+        pass
+    hdr = bytearray(path.read_bytes())
+    hdr[8:12] = (99).to_bytes(4, "little")
+    hdr[60:64] = _binding.crc32c(bytes(hdr[:60])).to_bytes(4, "little")
+    path.write_bytes(hdr)
+
+
+@pytest.mark.parametrize("make, error", [
+    (lambda p: p.write_bytes(b"\x00" * 4096), "RegionTooSmall"),
+    (lambda p: p.write_bytes(os.urandom(1 << 20)), "NotARegion"),
+    (newer_region, "UnsupportedVersion")], ids=["too-small", "foreign", "newer"])
+def test_region_of_other_bytes_is_not_touched(tmp_path, boot_env, logger, capsys, make, error):
     path = tmp_path / "ring"
-    path.write_bytes(content)
+    make(path)
+    content = path.read_bytes()
     handler = persistlog.Handler(str(path))
     logger(handler).error("dropped")
-    assert handler.ring is None and handler.dropped == 1
+    assert handler.ring is None and handler.dropped == 1 and handler.error.startswith(error)
     assert capsys.readouterr().err.count("cannot open region") == 1
     assert path.read_bytes() == content
 
