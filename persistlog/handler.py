@@ -147,9 +147,11 @@ class Handler(logging.Handler):
     first (PERSISTLOG_DROPPED=N), then records are appended as usual.
 
     A record larger than the region's maximum record size is cut to fit:
-    the longest value (usually MESSAGE) loses its end, the message ends in
-    ``…[truncated N bytes]`` and the field PERSISTLOG_TRUNCATED=N (bytes
-    cut in all) is added.  Other errors while appending go to
+    its longest text or bytes values (usually MESSAGE, and EXCEPTION_TEXT
+    beside a traceback) lose their ends, down to one common length, the
+    message ends in ``…[truncated N bytes]`` and the field
+    PERSISTLOG_TRUNCATED=N (bytes cut in all) is added; no character is cut
+    in two.  Other errors while appending go to
     ``handleError``, as logging expects.
 
     Args:
