@@ -417,3 +417,28 @@ def test_archive_and_syslog_sinks_need_no_systemd_python(tmp_path, rsyslog):
     s.write_boot(BOOT_C, 2)
     assert run(BOOT_D, "--sink", "archive").returncode == 0
     assert archive.read_header(archive.path_for(s.archives, BOOT_C)).records == 2
+
+
+def test_stream_socket_gets_nul_terminated_messages(tmp_path):
+    """A syslog daemon that made /dev/log a stream socket (syslog-ng's unix-stream(), not
+    installed here: a listening socket of the test stands in for it) gets each message ended
+    by a NUL byte, as glibc's syslog(3) frames them."""
+    path = tmp_path / "stream-log"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    s = Setup(tmp_path, path)
+    s.write_boot(BOOT_A, 7)
+    proc = subprocess.Popen(s.argv("--sink", "syslog"), env=_env(BOOT_C),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server.settimeout(60)
+    conn, _ = server.accept()
+    data = b""
+    while chunk := conn.recv(65536):
+        data += chunk
+    assert proc.wait(60) == 0, proc.stderr.read()
+    messages = data.split(b"\0")
+    assert messages[-1] == b"" and len(messages) == 7 + 1 + 1
+    got = [parse(m) for m in messages[:-1]]
+    assert [int(m["sd"][syslog.SD_ID]["seq"]) for m in got[:7]] == list(range(1, 8))
+    assert got[7]["msgid"] == SUMMARY_ID
