@@ -51,6 +51,13 @@ MIRROR_FIELD = "PERSISTLOG_MIRROR"
 MACHINE_ID_PATH = "/etc/machine-id"
 
 _OWN = frozenset(("MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER"))
+#: The fields the drain itself puts in an entry (its position, the record's own values, the
+#: summary's counts): a record's field of one of these names is renamed, so that no writer
+#: can forge the seq or boot the drain resumes by.  Other PERSISTLOG_* names that writers use
+#: (PERSISTLOG_TRUNCATED, PERSISTLOG_DROPPED, PERSISTLOG_MIRROR...) pass as they are.
+_DRAIN_FIELDS = frozenset("PERSISTLOG_" + n for n in (
+    "SEQ", "BOOT_ID", "REGION", "REALTIME_USEC", "MONOTONIC_USEC", "PID", "TID",
+    "DRAINED_BOOT_ID", "RECORDS", "LOST", "TORN", "OVERWRITTEN", "RESCUED", "PSTORE"))
 _MAX_NAME = 64  # journald and journal-remote drop fields with longer names
 _LE64 = struct.Struct("<Q")
 
@@ -64,8 +71,8 @@ def field_name(name):
 
     Upper case, characters outside A-Z 0-9 _ become ``_``, no leading ``_`` (journald reserves
     those for fields it sets itself) or digit, at most 64 characters. Names that would collide
-    with the entry's own fields (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, PERSISTLOG_*) get a
-    ``PERSISTLOG_FIELD_`` prefix. Two names that map to the same field both keep their values
+    with the entry's own fields (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, the drain's
+    PERSISTLOG_* fields) get a ``PERSISTLOG_FIELD_`` prefix. Two names that map to the same field both keep their values
     (a journal field may occur more than once in an entry).
     """
     n = "".join(c if ("A" <= c <= "Z" or "0" <= c <= "9") else "_" for c in name.upper())
@@ -74,7 +81,7 @@ def field_name(name):
         n = "FIELD"
     elif n[0].isdigit():
         n = "F_" + n
-    if n in _OWN or n.startswith("PERSISTLOG_"):
+    if n in _OWN or n in _DRAIN_FIELDS or n.startswith("PERSISTLOG_FIELD_"):
         n = "PERSISTLOG_FIELD_" + n
     return n[:_MAX_NAME]
 

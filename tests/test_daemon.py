@@ -85,7 +85,7 @@ class Setup:
                 "--archive-dir", str(self.archives), *(["--once"] if once else []),
                 "--journal-files" if self.journal_files else "--no-journal-files",
                 *(["--journal-dir", str(self.journal_dir)] if self.journal_dir else []),
-                "--pstore-dir", str(self.pstore_dir), *args]
+                "--pstore-dir", str(self.pstore_dir), "--sink", "journald", *args]
 
     def env(self, boot_id, **extra):
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}

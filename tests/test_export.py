@@ -54,7 +54,7 @@ def test_record_fields_carry_the_records_own_boot_time_pid_and_fields():
     rec = Record(seq=7, boot_id=BOOT_A, realtime_ns=1_700_000_000_123_456_789,
                  monotonic_ns=5_000_999, pid=42, tid=43, priority=2, identifier=None,
                  message="m", fields={"blob": b"\x00\x01", "n": 5, "_x": "y", "MESSAGE_2": "z",
-                                      "persistlog_seq": "forged"})
+                                      "persistlog_seq": "forged", "PERSISTLOG_TRUNCATED": 3})
     host = export.Host("0123456789abcdef0123456789abcdef", "h1")
     d = dict(export.record_fields(rec, "/r", host))
     assert d == {
@@ -64,7 +64,7 @@ def test_record_fields_carry_the_records_own_boot_time_pid_and_fields():
         "MESSAGE": b"m", "PRIORITY": b"2", "SYSLOG_IDENTIFIER": b"persistlog",
         "PERSISTLOG_SEQ": b"7", "PERSISTLOG_REGION": b"/r", "PERSISTLOG_BOOT_ID": BOOT_A.encode(),
         "BLOB": b"\x00\x01", "N": b"5", "X": b"y", "MESSAGE_2": b"z",
-        "PERSISTLOG_FIELD_PERSISTLOG_SEQ": b"forged"}
+        "PERSISTLOG_FIELD_PERSISTLOG_SEQ": b"forged", "PERSISTLOG_TRUNCATED": b"3"}
     assert len(d["_BOOT_ID"]) == 32
 
 

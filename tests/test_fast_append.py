@@ -367,9 +367,10 @@ def test_handler_record_is_the_map_of_its_fields(logged):
     line = sys._getframe().f_lineno - 1
     (seq, payload), = payloads_since(ring, 0)
     assert payload == packed("hello world, 42", 6, "app", {
-        "CODE_FILE": __file__, "CODE_LINE": line,
+        "LOGGER": log.name, "THREAD_NAME": threading.current_thread().name,
+        "PROCESS_NAME": "MainProcess", "CODE_FILE": __file__, "CODE_LINE": line,
         "CODE_FUNC": "test_handler_record_is_the_map_of_its_fields",
-        "LOGGER": log.name, "THREAD_NAME": threading.current_thread().name})
+        "CODE_ARGS": "('world', 42)"})
 
 
 def test_handler_message_is_what_the_formatter_makes(logged):
@@ -381,7 +382,7 @@ def test_handler_message_is_what_the_formatter_makes(logged):
     except ValueError:
         log.exception("failed %d", 7)
     log.warning("with stack", stack_info=True)
-    log.log(25, "between info and warning")  # a level of its own: priority_for()
+    log.log(25, "between info and warning")  # JournalHandler.map_priority: as WARNING
     log.log(1, "below debug")
     handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
     log.error("formatted")
@@ -390,7 +391,7 @@ def test_handler_message_is_what_the_formatter_makes(logged):
     assert exc.message.startswith("failed 7\nTraceback (most recent call last):")
     assert exc.message.endswith("ValueError: boom") and exc.priority == 3
     assert stack.message.startswith("with stack\nStack (most recent call last):")
-    assert (mid.message, mid.priority) == ("between info and warning", 6)
+    assert (mid.message, mid.priority) == ("between info and warning", 4)
     assert (low.message, low.priority) == ("below debug", 7)
     assert (fmt.message, fmt.priority) == ("[ERROR] formatted", 3)
 
