@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from journald import journald  # noqa: F401  (fixture)
-from test_mirror_helpers import (ROOT, MirrorProc, journal_entries, mirrored, ring_records, sender,
+from test_mirror_helpers import (PKG_PARENT, MirrorProc, journal_entries, mirrored, ring_records, sender,
                                  wait_for)
 
 from persistlog import config
@@ -362,8 +362,8 @@ def test_a_second_mirror_on_the_same_region_exits_7(journald, tmp_path):
     try:
         proc = journald.run([sys.executable, "-m", "persistlog", "--region", str(region),
                              "mirror", "--config", m.config, "--state-dir", str(m.state_dir)],
-                            check=False, capture_output=True, text=True, cwd=str(ROOT),
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                            check=False, capture_output=True, text=True, cwd="/",
+                            env=dict(os.environ, PYTHONPATH=PKG_PARENT))
     finally:
         m.stop()
     assert proc.returncode == 7, proc.stderr

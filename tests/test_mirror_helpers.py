@@ -12,6 +12,9 @@ import persistlog
 from persistlog.mirror import MIRROR_FIELD
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Where the persistlog under test is imported from: the installed package (scripts/test.sh's
+#: venv), never the tree, which has no compiled core.
+PKG_PARENT = str(Path(persistlog.__file__).resolve().parent.parent)
 
 # A client that sends ``n`` entries tagged ``MIRRORTEST=<tag>``, ``CLIENT=<name>``, ``I=<i>``,
 # with a binary field, a multi-line message every 7th and a non-UTF-8 one every 11th, paced at
@@ -73,7 +76,7 @@ class MirrorProc:
 
     def start(self, timeout=30):
         """Start it and wait until it says where it starts mirroring."""
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, PYTHONPATH=PKG_PARENT)
         env.pop("NOTIFY_SOCKET", None)
         self.starts += 1
         before = self.err().count("mirroring the journal")
@@ -81,7 +84,7 @@ class MirrorProc:
             self.proc = self.j.popen(
                 [sys.executable, "-m", "persistlog", "--region", self.region, "mirror",
                  "--config", self.config, "--state-dir", str(self.state_dir)],
-                cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL, stderr=err)
+                cwd="/", env=env, stdin=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + timeout
         while self.err().count("mirroring the journal") == before:
             if self.proc.poll() is not None:
