@@ -91,6 +91,7 @@ def test_relative_times_count_from_now():
     assert parse_time("5 ago", now=NOW) == now - 5 * NS
     assert parse_time("5min left", now=NOW) == now + 300 * NS
     assert parse_time("5min LEFT", now=NOW) == now + 300 * NS
+    assert parse_time("1 hour 30 min left", now=NOW) == now + 5_400 * NS
     assert parse_time("1y ago", now=NOW) == now - 31_557_600 * NS
     assert parse_time("3 months ago", now=NOW) == now - 3 * 2_629_800 * NS
 
@@ -107,6 +108,16 @@ def test_midnights_are_local(tz):
     assert parse_time("yesterday", now=NOW) == utc(2026, 11, 27, 5)
     assert parse_time("tomorrow", now=NOW) == utc(2026, 11, 29, 5)
     assert parse_time("Today", now=NOW) == utc(2026, 11, 28, 5)
+    tz("UTC")  # an instant before 1970: midnight is counted down, not up
+    assert parse_time("today", now=-1) == -86_400 * NS
+    assert parse_time("tomorrow", now=-1) == 0
+
+
+def test_a_clock_in_a_zone_is_on_that_zones_date(tz):
+    tz("America/New_York")
+    late = NOW + 8 * 3600  # 2026-11-29 03:00 UTC, still the 28th (22:00) in New York
+    assert parse_time("19:00 UTC", now=late) == utc(2026, 11, 29, 19)
+    assert parse_time("19:00", now=late) == utc(2026, 11, 29, 0)  # 19:00 EST on the 28th
 
 
 def test_dates_and_clocks_in_utc(tz):
