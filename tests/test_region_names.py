@@ -67,6 +67,12 @@ def _umask():
     return u
 
 
+def test_the_options_of_open_mapping_are_keywords(tmp_path):
+    with pytest.raises(TypeError):
+        region.open_mapping(str(tmp_path / "r"), 1 << 20)
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_existing_file_keeps_its_size_rounded_down_to_pages(tmp_path):
     p = tmp_path / "r"
     p.write_bytes(bytes(3 * mmap.PAGESIZE + 100))
