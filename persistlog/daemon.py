@@ -94,8 +94,6 @@ region.
 """
 
 import argparse
-import fcntl
-import json
 import os
 import signal
 import socket
@@ -104,8 +102,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import archive, config as _config, export, journalfile, pstore, syslog
+from . import archive, config as _config, export, journalfile, pstore, statefile, syslog
 from .archive import ArchiveError
+from .statefile import StateError
 from .journalfile import JournalFileError
 from .config import ConfigError
 from .syslog import SyslogUnavailable
@@ -154,10 +153,6 @@ class _Stop(Exception):
     """Raised by the SIGTERM handler to end ``Drainer.forward`` while it waits for records."""
 
 
-class StateError(PersistlogError):
-    """The drain cursor cannot be read or written."""
-
-
 class DaemonBusy(PersistlogError):
     """Another daemon is already draining the same region."""
 
@@ -177,24 +172,13 @@ class Cursor:
 
     def __init__(self, state_dir, region):
         self.path = cursor_path(state_dir, region)
-        lock = self.path.with_name(self.path.name + ".lock")
-        try:
-            os.makedirs(self.path.parent, mode=0o750, exist_ok=True)
-            self._lock = open(lock, "a")
-        except OSError as e:
-            raise StateError(f"cannot open {lock}: {e.strerror or e}") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise DaemonBusy(f"another persistlog daemon is draining {region} "
-                             f"(it holds {lock})") from None
-        try:
-            self._boots = json.loads(self.path.read_text())
-        except FileNotFoundError:
+        self._lock = statefile.lock(self.path, lambda lock: DaemonBusy(
+            f"another persistlog daemon is draining {region} (it holds {lock})"))
+        self._boots = statefile.load(self.path, "the drain cursor")
+        if self._boots is None:
             self._boots = {}
-        except (OSError, ValueError) as e:
-            raise StateError(f"cannot read the drain cursor {self.path}: {e}") from None
+        elif not isinstance(self._boots, dict):
+            raise StateError(f"cannot read the drain cursor {self.path}: not a JSON object")
 
     def last_seq(self, boot_id):
         """The last seq of ``boot_id`` known durable in the journal, 0 if none."""
@@ -227,17 +211,8 @@ class Cursor:
         self.save()
 
     def save(self):
-        """Write the cursor atomically and durably."""
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            with open(tmp, "w") as f:
-                json.dump(self._boots, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            archive.fsync_dir(self.path.parent)
-        except OSError as e:
-            raise StateError(f"cannot write the drain cursor {self.path}: {e.strerror or e}") from None
+        """Write the cursor atomically and durably (``persistlog.statefile``)."""
+        statefile.save(self.path, self._boots, "the drain cursor", indent=1, sort_keys=True)
 
 
 class Notifier:

@@ -62,9 +62,7 @@ directory cannot be written; 7 another mirror is running on the same region.
 """
 
 import argparse
-import fcntl
 import fnmatch
-import json
 import os
 import signal
 import sys
@@ -72,8 +70,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from . import archive, config as _config, record as _record
+from . import config as _config, record as _record, statefile
 from .config import ConfigError
+from .statefile import StateError
 from .errors import (NotARegion, PersistlogError, RecordTooLarge, RegionTooSmall,
                      RegionUnavailable, UnsupportedVersion)
 
@@ -107,10 +106,6 @@ _INT_FIELDS = frozenset(("_PID", "_UID", "_GID", "SYSLOG_FACILITY", "ERRNO", "SY
 _POSITION_CHECK = 1024  # entries between two looks at the clock for saves and the watchdog
 _RECORD_HEADER = 80  # bytes before a record's payload (docs/FORMAT.md, "Records")
 _CUT_FIELD_MAX = 256  # bytes: longer fields are dropped from an entry that must be cut
-
-
-class StateError(PersistlogError):
-    """The mirror's cursor file cannot be read or written."""
 
 
 class MirrorBusy(PersistlogError):
@@ -353,25 +348,13 @@ class State:
 
     def __init__(self, state_dir, region):
         self.path = state_path(state_dir, region)
-        lock = self.path.with_name(self.path.name + ".lock")
+        self._lock = statefile.lock(self.path, lambda lock: MirrorBusy(
+            f"another persistlog mirror is running on {region} (it holds {lock})"))
+        data = statefile.load(self.path, "the mirror's cursor")
         try:
-            os.makedirs(self.path.parent, mode=0o750, exist_ok=True)
-            self._lock = open(lock, "a")
-        except OSError as e:
-            raise StateError(f"cannot open {lock}: {e.strerror or e}") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise MirrorBusy(f"another persistlog mirror is running on {region} "
-                             f"(it holds {lock})") from None
-        try:
-            data = json.loads(self.path.read_text())
-            self.cursor = data.get("cursor")
-            self.ring_seq = int(data.get("ring_seq", 0))
-        except FileNotFoundError:
-            self.cursor, self.ring_seq = None, 0
-        except (OSError, ValueError, AttributeError, TypeError) as e:
+            self.cursor = data.get("cursor") if data is not None else None
+            self.ring_seq = int(data.get("ring_seq", 0)) if data is not None else 0
+        except (ValueError, AttributeError, TypeError) as e:
             raise StateError(f"cannot read the mirror's cursor {self.path}: {e}") from None
         self._saved = (self.cursor, self.ring_seq)
 
@@ -379,17 +362,8 @@ class State:
         """Write the position atomically and durably, if it changed since the last save."""
         if (self.cursor, self.ring_seq) == self._saved:
             return
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            with open(tmp, "w") as f:
-                json.dump({"cursor": self.cursor, "ring_seq": self.ring_seq}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            archive.fsync_dir(self.path.parent)
-        except OSError as e:
-            raise StateError(f"cannot write the mirror's cursor {self.path}: "
-                             f"{e.strerror or e}") from None
+        statefile.save(self.path, {"cursor": self.cursor, "ring_seq": self.ring_seq},
+                       "the mirror's cursor")
         self._saved = (self.cursor, self.ring_seq)
 
     def close(self):
