@@ -55,10 +55,13 @@ class Machine:
             f'--pstore-dir {tmp_path}/no-pstore --sink archive"\n')
 
     def run(self, shell, action):
+        # the installed persistlog, never the tree's (it has no compiled core in CI): no
+        # working directory on sys.path (PYTHONSAFEPATH), and not the tree's either
         env = {"PATH": os.environ["PATH"], "PERSISTLOG_BOOT_ID": BOOT_C,
-               "PERSISTLOG_DEFAULTS": str(self.defaults), "PYTHONPATH": PKG_PARENT}
+               "PERSISTLOG_DEFAULTS": str(self.defaults), "PYTHONPATH": PKG_PARENT,
+               "PYTHONSAFEPATH": "1"}
         return subprocess.run([*shell, str(SCRIPT), action], env=env, capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, cwd="/")
 
     def cursor(self):
         path = cursor_path(self.state, self.region)
