@@ -60,6 +60,9 @@ class Machine:
         env = {"PATH": os.environ["PATH"], "PERSISTLOG_BOOT_ID": BOOT_C,
                "PERSISTLOG_DEFAULTS": str(self.defaults), "PYTHONPATH": PKG_PARENT,
                "PYTHONSAFEPATH": "1"}
+        # the sanitizer run's ASan runtime must come first in a sanitized core's process
+        env.update((k, v) for k, v in os.environ.items()
+                   if k in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS"))
         return subprocess.run([*shell, str(SCRIPT), action], env=env, capture_output=True,
                               text=True, timeout=120, cwd="/")
 
