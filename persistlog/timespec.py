@@ -33,6 +33,7 @@ _PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([^\d\s.]*)")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DATE = re.compile(r"(\d{4}|\d{2})-(\d{1,2})-(\d{1,2})(?:\s+(.*))?$")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?$")
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}.*)?")  # what fromisoformat() may be given
 
 
 def parse_span(text):
@@ -164,6 +165,11 @@ def parse_time(text, now=None):
         if ns is not None:
             return ns
         try:
+            # ISO 8601 as systemd.time(7) takes it: a date, or a date and at least HH:MM;
+            # fromisoformat() would also take a bare hour ("2026-11-28 19"), which systemd
+            # refuses (systemd-analyze timestamp, systemd 252)
+            if not _ISO.fullmatch(s):
+                raise ValueError(s)
             dt = datetime.fromisoformat(s)
             return int(dt.replace(microsecond=0).timestamp()) * 1_000_000_000 \
                 + dt.microsecond * 1000
