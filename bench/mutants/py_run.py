@@ -147,7 +147,7 @@ def main():
     ap.add_argument("modules", nargs="*", help="module paths (default: all of MODULES)")
     ap.add_argument("--worktree", action="store_true",
                     help="mutate the working tree's files, not the last commit's")
-    ap.add_argument("--timeout", type=float, default=300, help="seconds of tests per mutant")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds of tests per mutant")
     ap.add_argument("--keep", action="store_true", help="keep the scratch copy and sessions")
     ap.add_argument("--tests", type=lambda s: s.split(","),
                     help="comma-separated test files or ids instead of the module's own")
