@@ -330,7 +330,14 @@ def test_sigterm_stops_cleanly_with_the_cursor_saved(tmp_path, journald):
     setup.write_boot(BOOT_A, 60_000)
     proc = setup.popen(BOOT_B, "--sync-every", "100000", once=False)
     proc.stderr.readline()
-    time.sleep(0.3)
+    # SIGTERM once the journal holds some of the boot's records: mid-drain whatever the
+    # machine's speed (60,000 records take seconds; a look at the journal, milliseconds)
+    deadline = time.monotonic() + 60
+    while not setup.journald.run(["journalctl", f"PERSISTLOG_BOOT_ID={BOOT_A}", "-n", "1",
+                                  "-q", "-o", "cat"], capture_output=True).stdout:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "no record reached the journal in 60 s"
+        time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0, proc.stderr.read()
     sent = seqs_of(setup.drained(BOOT_A))
