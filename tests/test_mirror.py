@@ -414,7 +414,8 @@ def test_with_no_cursor_it_starts_at_the_tail_or_at_the_boots_first_entry(journa
     m = MirrorProc(journald, region, tmp_path / "m", mirror_start=start).start()
     try:
         assert sender(journald, tag, "late", 5).wait(60) == 0
-        wait_for(lambda: len(mirrored(region, tag)) >= 5, what="the late ones")
+        wait_for(lambda: [r.fields["CLIENT"] for r in mirrored(region, tag)].count("late") >= 5,
+                 what="the late ones")
     finally:
         assert m.stop() == 0
     clients = [r.fields["CLIENT"] for r in mirrored(region, tag)]
