@@ -109,7 +109,7 @@ def test_panic_lines_and_last_records_interleave_in_time_order(panic_run):
     assert any("sysrq: Trigger a crash" in lines[i]["message"] for i in kernel if i > app[-1])
     # the kernel lines' realtime is the printk time plus the records' clock offset
     last = lines[app[-1]]
-    offset = last["realtime_ns"] // 1000 - last["monotonic_ns"] // 1000
+    offset = (last["realtime_ns"] - last["monotonic_ns"]) // 1000  # µs, as pstore.offset_us
     for i in kernel:
         assert lines[i]["realtime_ns"] // 1000 == lines[i]["monotonic_ns"] // 1000 + offset
     print(run.file("dump.txt")[-1500:])
