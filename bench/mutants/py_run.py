@@ -29,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import run as _c_run  # noqa: E402  (bench/mutants/run.py: the same scratch copy)
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
           "-m", "'not qemu and not journald'"]
@@ -64,21 +67,8 @@ def exclude_patterns():
 
 
 def copy_tree(dst, worktree):
-    if worktree:
-        files = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
-                               check=True, capture_output=True).stdout.split(b"\0")
-        for f in filter(None, files):
-            src = ROOT / os.fsdecode(f)
-            if src.is_file():
-                out = dst / os.fsdecode(f)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, out)
-    else:
-        tar = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, check=True,
-                             capture_output=True).stdout
-        subprocess.run(["tar", "-xf", "-", "-C", str(dst)], input=tar, check=True)
-    for so in (dst / "persistlog").glob("_core*.so"):
-        so.unlink()
+    """run.py's copy of the tree (HEAD, or the work tree), with its core built in place."""
+    _c_run.copy_tree(dst, worktree)
     b = subprocess.run([sys.executable, "-c",
                         "from persistlog._build import ffibuilder; ffibuilder.compile()"],
                        cwd=dst, capture_output=True, text=True)
