@@ -311,8 +311,13 @@ load() {
 
 
 def run_machine(kit: Kit, state: Path, guest_sh: str, *, max_boots: int,
-                timeout_s: int = 240, mem: str = "1G", append_extra: str = "") -> Run:
-    """Boot one QEMU machine until the guest powers off (or the timeout)."""
+                timeout_s: int = 240, mem: str = "1G", append_extra: str = "",
+                drives: list[Path] = ()) -> Run:
+    """Boot one QEMU machine until the guest powers off (or the timeout).
+
+    *drives*: raw disk image files, attached in order as virtio block devices
+    (/dev/vda, /dev/vdb... once the guest loads virtio_blk); none by default.
+    """
     state.mkdir(parents=True, exist_ok=True)
     (state / "max_boots").write_text(f"{max_boots}\n")
     env = guest_python_env()
@@ -328,6 +333,8 @@ def run_machine(kit: Kit, state: Path, guest_sh: str, *, max_boots: int,
         "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
         "-virtfs", f"local,path={state},mount_tag=state,security_model=none,multidevs=remap",
     ]
+    for image in drives:
+        argv += ["-drive", f"file={image},format=raw,if=virtio,cache=writeback"]
     return run_argv(argv, state)
 
 
