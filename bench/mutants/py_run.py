@@ -12,9 +12,13 @@ they start, import).  The work tree is never written.
     python3 bench/mutants/py_run.py                      # every module below
     python3 bench/mutants/py_run.py persistlog/boot.py   # some
     python3 bench/mutants/py_run.py --keep ...           # keep the sessions (sqlite)
+    python3 bench/mutants/py_run.py --count              # mutants per module, no run
+    python3 bench/mutants/py_run.py --sample 10 ...      # every 10th mutant (source order)
+    python3 bench/mutants/py_run.py --known bench/mutants/py_survivors.txt ...
+                                                         # exit 1 on a survivor not listed
 
 One line per module (killed / survived / incompetent, the score), then each
-survivor's diff.  Operators: the "natural" ones (a comparison made strict or
+survivor's key (the line a known-survivors file holds) and its diff.  Operators: the "natural" ones (a comparison made strict or
 loose or negated, + and -, and/or, True/False, a number +1/-1, a condition
 negated, an exception type, a decorator removed, a loop run zero times);
 cosmic-ray's replacement of each operator by every other one and its
@@ -23,7 +27,6 @@ variable replacer are filtered out as noise.
 import argparse
 import os
 import pathlib
-import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +51,15 @@ MODULES = {
     "persistlog/region.py": [
         "tests/test_region_names.py", "tests/test_api.py",
         "tests/test_header_damage.py::test_writable_open_rebuilds_a_flagged_header_and_keeps_every_record"],
+    "persistlog/record.py": ["tests/test_api.py"],
+    "persistlog/ring.py": ["tests/test_api.py"],
+    "persistlog/export.py": ["tests/test_export.py"],
+    "persistlog/statefile.py": ["tests/test_daemon.py"],
+    "persistlog/syslog.py": ["tests/test_syslog_sink.py"],
+    "persistlog/journalfile.py": ["tests/test_journal_files.py"],
+    "persistlog/daemon.py": ["tests/test_daemon.py"],
+    "persistlog/mirror.py": ["tests/test_mirror.py"],
+    "persistlog/cli.py": ["tests/test_cli.py"],
 }
 
 KEEP_OPERATORS = {
@@ -84,7 +96,74 @@ def tool(name):
     return found
 
 
-def run_module(module, tests, tree, work, timeout):
+def _open_db(path):
+    from cosmic_ray.work_db import WorkDB
+    return WorkDB(str(path), WorkDB.Mode.open)
+
+
+def _source_order(item):
+    m = item.mutations[0]
+    return (tuple(m.start_pos), m.operator_name, m.occurrence)
+
+
+def take_sample(db_path, every):
+    """Leave every *every*-th pending mutant, in source order (position, then
+    operator, then occurrence: the same sample for the same source), and mark
+    the others skipped.  Returns (left, pending before)."""
+    from cosmic_ray.work_item import WorkResult, WorkerOutcome
+    db = _open_db(db_path)
+    try:
+        items = sorted(db.pending_work_items, key=_source_order)
+        drop = [it.job_id for n, it in enumerate(items) if n % every]
+        if drop:
+            db.set_multiple_results(drop, WorkResult(output="not in the sample",
+                                                     worker_outcome=WorkerOutcome.SKIPPED))
+        return len(items) - len(drop), len(items)
+    finally:
+        db.close()
+
+
+def count_pending(db_path):
+    db = _open_db(db_path)
+    try:
+        return len(db.pending_work_items)
+    finally:
+        db.close()
+
+
+def survivor_key(module, diff):
+    """A survivor's key: module, then the removed and added lines of its diff,
+    stripped, tab-separated.  It outlives edits elsewhere in the module, unlike
+    cosmic-ray's occurrence numbers."""
+    old = [l[1:].strip() for l in diff.splitlines() if l.startswith("-") and not l.startswith("---")]
+    new = [l[1:].strip() for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
+    return "\t".join((module, "-" + " / ".join(old), "+" + " / ".join(new)))
+
+
+def outcomes(db_path, module):
+    """(killed, [(key, operator, diff) of each survivor], incompetent) of a session."""
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+    db = _open_db(db_path)
+    try:
+        done = [(it, r) for it, r in db.completed_work_items if r.worker_outcome != WorkerOutcome.SKIPPED]
+    finally:
+        db.close()
+    killed = sum(1 for _, r in done if r.test_outcome == TestOutcome.KILLED)
+    bad = sum(1 for _, r in done if r.test_outcome == TestOutcome.INCOMPETENT)
+    surv = sorted(((survivor_key(module, r.diff or ""), it.mutations[0].operator_name, r.diff or "")
+                   for it, r in done if r.test_outcome == TestOutcome.SURVIVED),
+                  key=lambda x: x[0])
+    return killed, surv, bad
+
+
+def read_known(path):
+    """The keys of a known-survivors file: one key a line (module, -old, +new,
+    tab-separated); blank lines and lines starting with # are comments."""
+    return {line.rstrip("\n") for line in pathlib.Path(path).read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
+
+
+def run_module(module, tests, tree, work, timeout, every=1, count_only=False):
     name = pathlib.Path(module).stem
     cfg, db = work / f"{name}.toml", work / f"{name}.sqlite"
     command = " ".join(PYTEST + tests)
@@ -116,20 +195,16 @@ exclude-operators = [{excl}]
 
     run(tool("cosmic-ray"), "init", str(cfg), str(db))
     run(tool("cr-filter-operators"), str(db), str(cfg))
+    if count_only:
+        return count_pending(db), None
+    left, pending = take_sample(db, every) if every > 1 else (None, None)
+    if left is not None:
+        print(f"{module}: sample of {left} of {pending} mutants (every {every}th)", flush=True)
     base = subprocess.run(command, shell=True, cwd=tree, env=env, capture_output=True, text=True)
     if base.returncode:
         sys.exit(f"{module}: the unmutated copy fails its tests:\n{base.stdout[-3000:]}")
     run(tool("cosmic-ray"), "exec", str(cfg), str(db))
-    return (run(tool("cr-report"), str(db)),
-            run(tool("cr-report"), "--show-diff", "--surviving-only", str(db)))
-
-
-def summarise(report):
-    """(killed, survived, incompetent) from cr-report's output."""
-    outcomes = re.findall(r"^worker outcome: WorkerOutcome\.(\w+), test outcome: TestOutcome\.(\w+)",
-                          report, re.M)
-    done = [test for worker, test in outcomes if worker != "SKIPPED"]
-    return done.count("KILLED"), done.count("SURVIVED"), done.count("INCOMPETENT")
+    return outcomes(db, module)
 
 
 def main():
@@ -141,7 +216,15 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the scratch copy and sessions")
     ap.add_argument("--tests", type=lambda s: s.split(","),
                     help="comma-separated test files or ids instead of the module's own")
+    ap.add_argument("--sample", type=int, default=1, metavar="K",
+                    help="run every K-th mutant of each module, in source order (default 1: all)")
+    ap.add_argument("--count", action="store_true", help="print each module's mutants, run none")
+    ap.add_argument("--known", metavar="FILE",
+                    help="known survivors (their keys); exit 1 if a survivor is not listed")
     args = ap.parse_args()
+    if args.sample < 1:
+        ap.error("--sample must be 1 or more")
+    known = read_known(args.known) if args.known else None
     modules = args.modules or list(MODULES)
     for m in modules:
         if m not in MODULES:
@@ -150,26 +233,40 @@ def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="plr-pymut.", dir=os.environ.get("MUTANT_TMP", "/var/tmp")))
     tree = work / "tree"
     tree.mkdir()
-    total = [0, 0, 0]
+    total, unknown = [0, 0, 0], []
     try:
         copy_tree(tree, args.worktree)
         for m in modules:
-            report, survivors = run_module(m, args.tests or MODULES[m], tree, work, args.timeout)
-            k, s, i = summarise(report)
-            total = [total[0] + k, total[1] + s, total[2] + i]
-            live = k + s
+            if args.count:
+                n, _ = run_module(m, [], tree, work, args.timeout, count_only=True)
+                print(f"{m}: {n} mutants", flush=True)
+                continue
+            k, surv, i = run_module(m, args.tests or MODULES[m], tree, work, args.timeout,
+                                    args.sample)
+            total = [total[0] + k, total[1] + len(surv), total[2] + i]
+            live = k + len(surv)
             print(f"{m}: {k} killed of {live} ({100 * k / live if live else 0:.0f}%), "
                   f"{i} incompetent", flush=True)
-            if s:
-                print("  " + survivors.strip().replace("\n", "\n  "), flush=True)
+            for key, op, diff in surv:
+                new = known is not None and key not in known
+                if new:
+                    unknown.append(key)
+                print(f"  {'NEW ' if new else ''}survivor {op}\n    key: {key!r}\n    "
+                      + diff.strip().replace("\n", "\n    "), flush=True)
     finally:
         if args.keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+    if args.count:
+        return 0
     live = total[0] + total[1]
     print(f"\nscore: {total[0]} killed of {live} ({100 * total[0] / live if live else 0:.0f}%); "
           f"{total[2]} incompetent (not counted)")
+    if unknown:
+        print(f"{len(unknown)} survivor(s) not in {args.known}: a mutant the tests killed "
+              "(or a new one) now survives")
+        return 1
     return 0
 
 
