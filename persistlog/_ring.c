@@ -47,7 +47,10 @@
  *   - Any writer may move FREE or SEALED -> RECYCLING (compare-and-swap, so
  *     exactly one wins), and WRITING or RECYCLING of a *dead* owner to
  *     SEALED or RECYCLING.  "Dead" is kill(tid, 0) failing with ESRCH: the
- *     thread is gone (all writers of a region share a PID namespace).
+ *     thread is gone (all writers of a region share a PID namespace).  A
+ *     WRITING chunk whose boot_no is not the taker's own boot's is dead
+ *     too, whatever kill() says: its owner's boot has ended, and after a
+ *     reboot its tid is soon some other, living, thread's.
  *   - A WRITING chunk of a live owner is never taken, however long the owner
  *     is stopped: a paused writer cannot store into space that someone else
  *     now uses.  Its chunk is skipped; the others go on with the rest.
@@ -895,7 +898,9 @@ int plr_attach(struct plr_ring *r, uint8_t *base, uint64_t map_size,
 	r->n_chunks = g.n_chunks;
 	r->key = load32(g.key);
 	r->attach_id = __atomic_add_fetch(&attach_counter, 1, __ATOMIC_RELAXED);
-	r->token = (uint32_t)(r->attach_id * 2654435761u) ^ self_pid();
+	/* the clock makes a repeat across reboots unlikely; plr_detach() checks the boot too */
+	r->token = (uint32_t)(r->attach_id * 2654435761u) ^ self_pid() ^
+		   (uint32_t)(clock_ns(CLOCK_REALTIME) >> 10);
 	memcpy(r->boot_id, boot_id, PLR_BOOT_ID_SIZE);
 	return 0;
 }
@@ -1074,6 +1079,25 @@ static bool owner_alive(uint32_t tid)
 	return alive;
 }
 
+/*
+ * May @r take over a chunk whose ctl (read with [C2]) is @v, WRITING or
+ * RECYCLING?  Only if its owner is dead: a WRITING chunk of another boot
+ * (its boot_no, published by [C1] before WRITING, is not ours), or an owner
+ * tid that kill(2) no longer finds.  A RECYCLING chunk's boot_no may still be
+ * its previous owner's, so only the tid speaks for it.
+ */
+static bool owner_dead(const struct plr_ring *r, const struct plr_chunk *ch, uint64_t v)
+{
+	uint32_t boot_no;
+
+	if ((v & 0xff) == CH_WRITING && r->boot_no) {
+		boot_no = __atomic_load_n(&ch->boot_no, __ATOMIC_RELAXED);
+		if (boot_no && boot_no != r->boot_no)
+			return true;
+	}
+	return !owner_alive((uint32_t)(v >> 32));
+}
+
 /* Does a record header copy carry the hcrc of its place and the region's key? */
 static inline bool hcrc_ok(const struct plr_rec *rec, uint32_t key, uint32_t index,
 			   uint32_t off)
@@ -1159,7 +1183,7 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 		if (!g)
 			continue;	/* generation 0 means "never used" */
 		if (st == CH_WRITING || st == CH_RECYCLING) {
-			if (owner_alive((uint32_t)(v >> 32)))
+			if (!owner_dead(r, ch, v))
 				continue;	/* never take a live writer's chunk */
 			if (st == CH_WRITING) {
 				/* a dead writer's chunk: seal it, keep its records a lap */
@@ -1182,7 +1206,7 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 		/* relaxed atomics: plr_detach() of another attach may read them now */
 		__atomic_store_n(&ch->owner_pid, self_pid(), __ATOMIC_RELAXED);
 		__atomic_store_n(&ch->owner_token, r->token, __ATOMIC_RELAXED);
-		ch->boot_no = r->boot_no;
+		__atomic_store_n(&ch->boot_no, r->boot_no, __ATOMIC_RELAXED);
 		__atomic_store_n(&ch->gen, g, __ATOMIC_RELAXED);
 		wc_fence(r->flags);
 		/* [C1] the chunk header before WRITING; pairs with [C2], [C3] */
@@ -1193,6 +1217,7 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 		ln->off = PLR_CHUNK_HDR_SIZE;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		ln->chunk = (uint8_t *)ch;
+		__atomic_store_n(&r->took, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
 	return PLR_EBUSY;
@@ -1420,20 +1445,24 @@ int64_t plr_appendv(struct plr_ring *r, const struct plr_iov *iov, uint32_t n)
 /*
  * plr_detach() - give up the chunks this attach holds, in every thread
  * (they become SEALED: their records stay); call it when no thread appends
- * through @r any more, before unmapping.
+ * through @r any more, before unmapping.  An attach that never took a chunk
+ * (a reader: its mapping may be read-only) stores nothing.  A chunk is ours
+ * by pid, token and boot: after a reboot a chunk of the crashed boot can
+ * name our pid (pids repeat from boot to boot) and even our token.
  */
 void plr_detach(struct plr_ring *r)
 {
 	struct lane *ln;
 	uint32_t i, pid = self_pid();
 
-	if (!r->base || !r->n_chunks)
+	if (!r->base || !r->n_chunks || !__atomic_load_n(&r->took, __ATOMIC_RELAXED))
 		return;
 	for (i = 0; i < r->n_chunks; i++) {
 		struct plr_chunk *ch = chunk_at(r->data, r->chunk_size, i);
 		uint64_t v = __atomic_load_n(&ch->ctl, __ATOMIC_ACQUIRE);
 
 		if ((v & 0xff) == CH_WRITING &&
+		    __atomic_load_n(&ch->boot_no, __ATOMIC_RELAXED) == r->boot_no &&
 		    __atomic_load_n(&ch->owner_pid, __ATOMIC_RELAXED) == pid &&
 		    __atomic_load_n(&ch->owner_token, __ATOMIC_RELAXED) == r->token) {
 			wc_fence(r->flags);

@@ -100,6 +100,7 @@ struct plr_ring {
 	uint32_t n_chunks;	/* chunks in the data area */
 	uint32_t key;		/* the region's key, XORed into every hcrc */
 	uint32_t token;		/* tells this attach's chunks from others of the process */
+	uint32_t took;		/* 1 once this attach has taken a chunk */
 	uint64_t attach_id;	/* process-unique: which thread-local lane is ours */
 };
 
