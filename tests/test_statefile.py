@@ -43,7 +43,7 @@ def test_a_held_lock_is_busy_and_free_again_once_closed(tmp_path):
 
 def test_a_lock_that_cannot_be_opened_is_a_state_error(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(StateError, match=f"^cannot open {tmp_path}/file/c.lock: "):
+    with pytest.raises(StateError, match=f"^cannot open {tmp_path}/file/c.lock: File exists$"):
         statefile.lock(tmp_path / "file" / "c", Busy)
 
 
