@@ -19,6 +19,14 @@
  * the generic path (persistlog/record.py), which validates, raises
  * InvalidRecord with its messages, and encodes what msgpack encodes.
  *
+ * emit() does the same for persistlog.Handler: from a logging.LogRecord to
+ * the record Handler.emit() would append, with JournalHandler's fields,
+ * for records of the exact LogRecord class whose message needs no
+ * formatter, no traceback and no stack, and whose extra= values are str,
+ * bytes, int or float under names the handler has judged before
+ * (persistlog/handler.py, _kinds).  For the rest it declines, and the
+ * handler's Python path, which makes the same bytes, takes the record.
+ *
  * The C core is not linked in: the process holds one copy of it, in
  * persistlog._core (its thread-local lanes and its fork handling live
  * there).  The Python side passes the address of its plr_appendv() and of
@@ -344,6 +352,212 @@ static PyObject *appender_append_bytes(PyObject *self, PyObject *payload)
 	return appended(a, a->appendv(a->ring, &iov, 1), iov.len);
 }
 
+/*
+ * What persistlog.handler gives configure_emit(): the LogRecord class,
+ * handler._kinds (attribute name -> 0 not a field, 1 a field, 2 a field
+ * the handler treats itself), the number of attributes LogRecord.__init__
+ * sets (the extra= ones come after them in the record's __dict__), and
+ * LEVEL_TO_PRIORITY.  Set once, at import of the handler, under the GIL.
+ */
+#define N_LEVELS	8
+static PyObject *log_record_type;
+static PyObject *log_kinds;
+static Py_ssize_t log_n_init;
+static long log_levels[N_LEVELS], log_priorities[N_LEVELS];
+static int log_n_levels;
+static PyObject *s_dict, *s_msg, *s_args, *s_levelno, *s_exc_info, *s_exc_text, *s_stack_info;
+
+/* The record's own fields, in Handler.emit()'s order: name, attribute. */
+static const char *const own_fields[][2] = {
+	{ "LOGGER", "name" }, { "THREAD_NAME", "threadName" },
+	{ "PROCESS_NAME", "processName" }, { "CODE_FILE", "pathname" },
+	{ "CODE_LINE", "lineno" }, { "CODE_FUNC", "funcName" },
+};
+#define N_OWN	(sizeof(own_fields) / sizeof(own_fields[0]))
+static PyObject *s_own[N_OWN];
+
+/* handler.priority_for(): the first level at or above @levelno names it. */
+static long level_priority(long levelno)
+{
+	int i;
+
+	for (i = 0; i < log_n_levels; i++)
+		if (levelno <= log_levels[i])
+			return log_priorities[i];
+	return 1;
+}
+
+/* Is d[@key] set to something true?  1 yes, 0 no (or absent), -1 error. */
+static int dict_true(PyObject *d, PyObject *key)
+{
+	PyObject *v = PyDict_GetItemWithError(d, key);
+
+	if (!v)
+		return PyErr_Occurred() ? -1 : 0;
+	if (v == Py_None || v == Py_False)
+		return 0;
+	return PyObject_IsTrue(v);
+}
+
+/* An extra= value stored as it is (handler._PLAIN): exactly str, bytes, int, float. */
+static int plain(PyObject *v)
+{
+	PyTypeObject *t = Py_TYPE(v);
+
+	return t == &PyUnicode_Type || t == &PyBytes_Type || t == &PyLong_Type ||
+	       t == &PyFloat_Type;
+}
+
+/*
+ * The record's extra= fields, first pass: how many (>= 0), or -1 if one
+ * needs the Python path (a name not judged yet, MESSAGE_ID or
+ * SYSLOG_IDENTIFIER, a value to be turned into str).  With @p, encode them.
+ */
+static Py_ssize_t extras(PyObject *d, struct payload *p)
+{
+	Py_ssize_t pos = 0, i = 0, n = 0, len;
+	PyObject *k, *v, *kind;
+	const char *name;
+
+	while (PyDict_Next(d, &pos, &k, &v)) {
+		if (i++ < log_n_init)
+			continue;
+		kind = PyDict_GetItemWithError(log_kinds, k);
+		if (!kind || Py_TYPE(kind) != &PyLong_Type) {
+			PyErr_Clear();
+			return -1;
+		}
+		switch (PyLong_AsLong(kind)) {
+		case 0:
+			continue;
+		case 1:
+			break;
+		default:
+			PyErr_Clear();
+			return -1;
+		}
+		if (!plain(v) || Py_TYPE(k) != &PyUnicode_Type)
+			return -1;
+		n++;
+		if (!p)
+			continue;
+		name = PyUnicode_AsUTF8AndSize(k, &len);
+		if (!name) {
+			PyErr_Clear();
+			return -1;
+		}
+		if (!put_str(p, name, len) || !put_value(p, v))
+			return -1;
+	}
+	return n;
+}
+
+/*
+ * Encode what Handler.emit() appends for @d, a LogRecord's __dict__, into
+ * @p: 1 done, 0 the Python path must take it.  *@message and *@code_args
+ * get new references the payload may point into (NULL if none).
+ */
+static int encode_log(struct payload *p, PyObject *d, PyObject *identifier,
+		      PyObject **message, PyObject **code_args)
+{
+	PyObject *msg, *args, *level, *v;
+	Py_ssize_t n_extra;
+	int has_args;
+	long levelno;
+	size_t i;
+
+	if (dict_true(d, s_exc_info) || dict_true(d, s_exc_text) || dict_true(d, s_stack_info))
+		return 0;	/* or an error, cleared by the caller */
+	/* LogRecord.getMessage(): str(msg), then % args if there are any */
+	msg = PyDict_GetItemWithError(d, s_msg);
+	args = PyDict_GetItemWithError(d, s_args);
+	level = PyDict_GetItemWithError(d, s_levelno);
+	if (!msg || !args || !level || Py_TYPE(level) != &PyLong_Type)
+		return 0;
+	levelno = PyLong_AsLong(level);
+	if (levelno == -1 && PyErr_Occurred())
+		return 0;
+	*message = PyObject_Str(msg);
+	if (!*message)
+		return 0;
+	has_args = args != Py_None && PyObject_IsTrue(args);
+	if (has_args < 0)
+		return 0;
+	if (has_args) {
+		v = PyUnicode_Format(*message, args);
+		Py_DECREF(*message);
+		*message = v;
+		*code_args = v ? PyObject_Str(args) : NULL;
+		if (!*code_args)
+			return 0;
+	}
+	n_extra = extras(d, NULL);
+	if (n_extra < 0)
+		return 0;
+	if (!put(p, plm_map(p->scratch, SCRATCH_SIZE,
+			    (uint32_t)(2 + (identifier != Py_None) + N_OWN + has_args + n_extra))) ||
+	    !put_str(p, "MESSAGE", 7) || !put_unicode(p, *message) ||
+	    !put_str(p, "PRIORITY", 8) ||
+	    !put(p, plm_uint(p->scratch + p->used, SCRATCH_SIZE - p->used,
+			     (uint64_t)level_priority(levelno))))
+		return 0;
+	if (identifier != Py_None &&
+	    (!put_str(p, "SYSLOG_IDENTIFIER", 17) || !put_unicode(p, identifier)))
+		return 0;
+	for (i = 0; i < N_OWN; i++) {
+		v = PyDict_GetItemWithError(d, s_own[i]);
+		if (!v || !put_str(p, own_fields[i][0], (Py_ssize_t)strlen(own_fields[i][0])) ||
+		    !put_value(p, v))
+			return 0;
+	}
+	if (has_args && (!put_str(p, "CODE_ARGS", 9) || !put_unicode(p, *code_args)))
+		return 0;
+	return extras(d, p) == n_extra && flush(p);
+}
+
+PyDoc_STRVAR(emit_doc,
+"emit(record, identifier) -> int | None\n\n"
+"Append what persistlog.Handler.emit() appends for a logging.LogRecord with\n"
+"no formatter (identifier: str or None); return its seq.  Return None,\n"
+"having written nothing, when the handler's Python path must take it (see\n"
+"persistlog/_fast.c), or the appender is detached.  Errors of the ring are\n"
+"raised as for append().");
+
+static PyObject *appender_emit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+	struct appender *a = (struct appender *)self;
+	PyObject *d, *message = NULL, *code_args = NULL, *ret;
+	struct payload p;
+	int ok;
+
+	if (nargs != 2) {
+		PyErr_SetString(PyExc_TypeError, "emit() takes 2 arguments");
+		return NULL;
+	}
+	if (!a->ring || !log_record_type || (PyObject *)Py_TYPE(args[0]) != log_record_type ||
+	    (args[1] != Py_None && Py_TYPE(args[1]) != &PyUnicode_Type))
+		Py_RETURN_NONE;
+	d = PyObject_GetAttr(args[0], s_dict);
+	if (!d) {
+		PyErr_Clear();
+		Py_RETURN_NONE;
+	}
+	p.n = 0;
+	p.start = p.used = p.outside = 0;
+	ok = Py_TYPE(d) == &PyDict_Type && encode_log(&p, d, args[1], &message, &code_args);
+	if (ok) {
+		ret = appended(a, a->appendv(a->ring, p.iov, p.n), p.used + p.outside);
+	} else {
+		PyErr_Clear();	/* the Python path meets the same error and reports it */
+		ret = Py_None;
+		Py_INCREF(ret);
+	}
+	Py_XDECREF(message);
+	Py_XDECREF(code_args);
+	Py_DECREF(d);
+	return ret;
+}
+
 static PyObject *appender_detach(PyObject *self, PyObject *unused)
 {
 	(void)unused;
@@ -367,6 +581,7 @@ static void appender_dealloc(PyObject *self)
 static PyMethodDef appender_methods[] = {
 	{ "append", (PyCFunction)(void (*)(void))appender_append, METH_FASTCALL, append_doc },
 	{ "append_bytes", appender_append_bytes, METH_O, append_bytes_doc },
+	{ "emit", (PyCFunction)(void (*)(void))appender_emit, METH_FASTCALL, emit_doc },
 	{ "detach", appender_detach, METH_NOARGS,
 	  "detach()\n\nMake every later append() return None (the ring is closing)." },
 	{ NULL, NULL, 0, NULL }
@@ -426,8 +641,50 @@ static PyObject *fast_appender(PyObject *module, PyObject *args)
 	return (PyObject *)a;
 }
 
+PyDoc_STRVAR(configure_emit_doc,
+"configure_emit(record_type, kinds, n_init, levels)\n\n"
+"Called once by persistlog.handler: record_type is logging.LogRecord;\n"
+"kinds (dict) maps attribute names to 0, 1 or 2 (handler._kind), and is\n"
+"read at each emit(), so names added later count; n_init (int): the\n"
+"attributes LogRecord.__init__ sets; levels: ((levelno, priority), ...),\n"
+"ascending (handler.LEVEL_TO_PRIORITY).");
+
+static PyObject *fast_configure_emit(PyObject *module, PyObject *args)
+{
+	PyObject *type, *kinds, *levels, *item;
+	Py_ssize_t n_init, n, i;
+	long lv[N_LEVELS], pr[N_LEVELS];
+
+	(void)module;
+	if (!PyArg_ParseTuple(args, "OO!nO!", &type, &PyDict_Type, &kinds, &n_init,
+			      &PyTuple_Type, &levels))
+		return NULL;
+	n = PyTuple_Size(levels);
+	if (n > N_LEVELS || n_init < 0) {
+		PyErr_SetString(PyExc_ValueError, "configure_emit: too many levels");
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		item = PyTuple_GetItem(levels, i);
+		if (!item || !PyArg_ParseTuple(item, "ll", &lv[i], &pr[i]))
+			return NULL;
+	}
+	Py_INCREF(type);
+	Py_XDECREF(log_record_type);
+	log_record_type = type;
+	Py_INCREF(kinds);
+	Py_XDECREF(log_kinds);
+	log_kinds = kinds;
+	log_n_init = n_init;
+	memcpy(log_levels, lv, sizeof(lv));
+	memcpy(log_priorities, pr, sizeof(pr));
+	log_n_levels = (int)n;
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef fast_methods[] = {
 	{ "appender", fast_appender, METH_VARARGS, new_doc },
+	{ "configure_emit", fast_configure_emit, METH_VARARGS, configure_emit_doc },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -443,6 +700,18 @@ PyMODINIT_FUNC PyInit__fast(void)
 {
 	PyObject *m;
 
+	static const char *const names[] = { "__dict__", "msg", "args", "levelno", "exc_info",
+					     "exc_text", "stack_info" };
+	PyObject **const interned[] = { &s_dict, &s_msg, &s_args, &s_levelno, &s_exc_info,
+					&s_exc_text, &s_stack_info };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!*interned[i] && !(*interned[i] = PyUnicode_InternFromString(names[i])))
+			return NULL;
+	for (i = 0; i < N_OWN; i++)
+		if (!s_own[i] && !(s_own[i] = PyUnicode_InternFromString(own_fields[i][1])))
+			return NULL;
 	appender_type = (PyTypeObject *)PyType_FromSpec(&appender_spec);
 	if (!appender_type)
 		return NULL;

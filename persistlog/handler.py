@@ -7,7 +7,7 @@ import time
 import uuid
 from itertools import islice as _islice
 
-from . import _binding
+from . import _binding, _fast
 from .errors import RecordTooLarge
 from .record import encode_named
 from .ring import open as _open
@@ -118,6 +118,12 @@ def _cap(sizes, over):
             # the cut lies between nxt and size: the i + 1 longest share it
             return max(nxt, (sum(sizes[:i + 1]) - over) // (i + 1))
     return 0
+
+
+# What emit()'s C path (persistlog/_fast.c: emit) needs to make the same
+# record as the Python path below: the cache of attribute kinds is shared,
+# so a name the Python path judges once is the C path's from then on.
+_fast.configure_emit(logging.LogRecord, _kinds, _N_INIT_ATTRS, LEVEL_TO_PRIORITY)
 
 
 class Handler(logging.Handler):
@@ -243,6 +249,15 @@ class Handler(logging.Handler):
                 return
             ring = self.ring
         try:
+            if self.formatter is None:
+                # the common record in one C call (persistlog/_fast.c:
+                # emit()), which makes the bytes the code below makes, or
+                # declines and leaves the record to it
+                try:
+                    if ring._emit_fast(record, self.identifier) is not None:
+                        return
+                except RecordTooLarge:
+                    pass  # cut to fit below
             if self.formatter is None and not (record.exc_info or record.exc_text
                                                or record.stack_info):
                 # what logging's default Formatter ("%(message)s") makes of

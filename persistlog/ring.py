@@ -78,10 +78,10 @@ class Ring:
         writable (bool): opened for appending.
     """
 
-    #: append()'s and append_bytes()'s fast paths (persistlog._fast) once
-    #: attached for appending; before, they decline every record, as they
-    #: do after close().
-    _append_fast = _append_fast_bytes = staticmethod(_binding.decline)
+    #: append()'s, append_bytes()'s and persistlog.Handler's fast paths
+    #: (persistlog._fast) once attached for appending; before, they decline
+    #: every record, as they do after close().
+    _append_fast = _append_fast_bytes = _emit_fast = staticmethod(_binding.decline)
 
     def __init__(self, mapping, outcome, report, damaged_copy=None):
         self._boot_raw = current_boot_id()
@@ -122,6 +122,7 @@ class Ring:
                 after = self._map.mm.flush
             fast = self._view.fast_appender(after)
             self._append_fast, self._append_fast_bytes = fast.append, fast.append_bytes
+            self._emit_fast = fast.emit
 
     def _append_and_write_back(self, payload):
         # A block device's mapping (/dev/pmem0) is page cache: without an
