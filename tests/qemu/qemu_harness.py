@@ -297,7 +297,7 @@ S=/state
 # Run a command in the host root (chroot), where /tmp/state is this test's
 # state directory and the host's Python and persistlog CLI are on PATH.
 host() {
-    chroot /host /usr/bin/env -i PYTHONDONTWRITEBYTECODE=1 HOME=/tmp LANG=C.UTF-8 \
+    chroot /host /usr/bin/env -i PYTHONDONTWRITEBYTECODE=1 PYTHONFAULTHANDLER=1 HOME=/tmp LANG=C.UTF-8 \
         PATH="$PYBIN:/usr/local/bin:/usr/bin:/bin" "$@"
 }
 mark() { echo "persistlog-test: boot $BOOT $* uptime $(cut -d' ' -f1 /proc/uptime)"; }
