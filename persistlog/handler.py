@@ -239,15 +239,31 @@ class Handler(logging.Handler):
 
     # -- records ---------------------------------------------------------------------------
 
+    def handle(self, record):
+        """Filter *record* and emit it, as ``logging.Handler.handle`` does,
+        but without the handler's lock: appends to a region need none (the
+        ring is lock-free and safe from any thread), so threads do not queue
+        on each other; the lock is taken only while the region is not open.
+        Returns what the filters returned (a record, or whether to log it)."""
+        rv = self.filter(record)
+        if isinstance(rv, logging.LogRecord):
+            record = rv  # Python 3.12: a filter may hand back another record
+        if rv:
+            self.emit(record)
+        return rv
+
     def emit(self, record):
         """Append *record* (dropped and counted while the region cannot be
         opened); errors go to ``handleError`` as logging expects."""
         ring = self.ring
         if ring is None:
-            if _monotonic() < self._retry_at or not self._open():
-                self.dropped += 1
-                return
-            ring = self.ring
+            with self.lock:  # one thread opens it; the others count their drops
+                ring = self.ring
+                if ring is None:
+                    if _monotonic() < self._retry_at or not self._open():
+                        self.dropped += 1
+                        return
+                    ring = self.ring
         try:
             if self.formatter is None:
                 # the common record in one C call (persistlog/_fast.c:

@@ -206,3 +206,78 @@ def test_a_closed_rings_handler_drops_nothing_silently(tmp_path):
     rec = make_record(logging.INFO, "after close", (), {})
     handler.emit(rec)
     assert errors == [rec]
+
+
+def test_handle_takes_no_lock_and_threads_lose_nothing(tmp_path):
+    """Appends need no lock: a record is logged while another thread holds
+    the handler's lock (logging.Handler.handle would wait for it), and 8
+    threads logging at once lose no record and share no seq."""
+    import threading
+
+    with persistlog.open(str(tmp_path / "ring"), size=8 << 20) as ring:
+        handler = Handler(ring=ring, identifier="t")
+        log = logging.getLogger("test_handler_fast.threads")
+        log.propagate, log.level = False, logging.INFO
+        log.addHandler(handler)
+        try:
+            held, release = threading.Event(), threading.Event()
+
+            def hold():
+                with handler.lock:
+                    held.set()
+                    release.wait(30)
+
+            holder = threading.Thread(target=hold)
+            holder.start()
+            held.wait(30)
+            done = threading.Event()
+            t = threading.Thread(target=lambda: (log.info("while the lock is held"), done.set()))
+            t.start()
+            t.join(10)
+            logged_while_held = done.is_set()
+            release.set()
+            holder.join()
+            t.join()
+            assert logged_while_held, "handle() waited for the handler's lock"
+
+            def writer(n):
+                for i in range(2000):
+                    log.info("thread %d record %d", n, i)
+
+            threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        finally:
+            log.removeHandler(handler)
+        recs = [r for r in ring.records() if r.message.startswith("thread ")]
+        assert len(recs) == 8 * 2000
+        assert len({r.seq for r in recs}) == len(recs)
+        for n in range(8):
+            mine = [r.message for r in recs if r.message.startswith(f"thread {n} ")]
+            assert mine == [f"thread {n} record {i}" for i in range(2000)]
+
+
+def test_filters_are_followed_as_logging_handler_handle_follows_them():
+    """handle() keeps logging.Handler.handle's filtering: a false filter
+    drops the record, and on Python 3.12 and later a filter that returns a
+    record has that record logged instead (on 3.11 the logger's record)."""
+    import tempfile
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    seen = []
+    stock = Collect()
+    with tempfile.TemporaryDirectory() as d, persistlog.open(d + "/ring", size=1 << 20) as ring:
+        handler = Handler(ring=ring)
+        other = make_record(logging.INFO, "the filter's record", (), {})
+        for h in (handler, stock):
+            h.addFilter(lambda record: other if record.msg.startswith("the logger") else True)
+            h.addFilter(lambda record: not record.msg.startswith("filtered"))
+            h.handle(make_record(logging.INFO, "the logger's record", (), {}))
+            h.handle(make_record(logging.INFO, "filtered out", (), {}))
+        assert [r.message for r in ring.records()] == seen
+        assert len(seen) == 1
