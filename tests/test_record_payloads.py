@@ -5,6 +5,8 @@ Written against the survivors of the mutation run (bench/mutants/py_run.py): eac
 states the behaviour docs/FORMAT.md ("Payload") asks for, at the values where an off-by-one or
 a negated check would change it.
 """
+import dataclasses
+
 import msgpack
 import pytest
 
@@ -71,3 +73,12 @@ def test_odd_shapes_of_a_map_decode_to_text_fields():
     assert record.decode(payload) == (2, "42", "caf\u00e9 \ufffd", {"7": "seven"})
     assert record.decode(msgpack.packb({"MESSAGE": 12})) == (6, None, "12", {})
     assert record.decode(msgpack.packb({"A": 1})) == (6, None, "", {"A": 1})
+
+
+def test_a_record_read_back_cannot_be_changed():
+    r = record.Record(1, "b", 2, 3, 4, 5, 6, None, "m")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.message = "other"
+    assert r.to_dict() == {"seq": 1, "boot_id": "b", "realtime_ns": 2, "monotonic_ns": 3,
+                           "pid": 4, "tid": 5, "priority": 6, "identifier": None,
+                           "message": "m", "fields": {}}
