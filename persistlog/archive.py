@@ -6,7 +6,10 @@ use; bytes stay bytes): first a header map, then one map per record in seq order
 
     {"format": "persistlog-archive", "version": 1, "boot_id": str, "records": int,
      "first_seq": int, "last_seq": int, "first_realtime_ns": int, "last_realtime_ns": int,
-     "lost": int, "torn": int, "region": str, "archived_realtime_ns": int}
+     "lost": int, "torn": int, "overwritten": int, "region": str,
+     "archived_realtime_ns": int}
+
+(``overwritten`` came later: an archive written before it has none, and reads as None.)
 
 A file is written under a temporary name, fsynced, renamed into place and its directory
 fsynced, so a crash leaves either the old complete file or the new complete one. Retention
@@ -47,6 +50,7 @@ class ArchivedBoot:
     last_realtime_ns: int
     lost: int
     torn: int
+    overwritten: "int | None" = None  # None: an archive written before the field
 
 
 def path_for(archive_dir, boot_id):
@@ -54,7 +58,7 @@ def path_for(archive_dir, boot_id):
     return Path(archive_dir) / f"{boot_id}{SUFFIX}"
 
 
-def write(archive_dir, boot_id, records, lost=0, torn=0, region=""):
+def write(archive_dir, boot_id, records, lost=0, torn=0, region="", overwritten=0):
     """Write the archive of one boot atomically and durably.
 
     Args:
@@ -62,6 +66,7 @@ def write(archive_dir, boot_id, records, lost=0, torn=0, region=""):
         boot_id (str): the boot.
         records (iterable of Record): its records, in seq order.
         lost, torn (int): the ring's counts of lost and torn records for that boot.
+        overwritten (int): the boot's records evicted by later ones (docs/FORMAT.md).
         region (str): the ring the records came from, for the reader's information.
 
     Returns:
@@ -79,7 +84,7 @@ def write(archive_dir, boot_id, records, lost=0, torn=0, region=""):
         "last_seq": records[-1].seq if records else 0,
         "first_realtime_ns": records[0].realtime_ns if records else 0,
         "last_realtime_ns": records[-1].realtime_ns if records else 0,
-        "lost": lost, "torn": torn, "region": str(region),
+        "lost": lost, "torn": torn, "overwritten": overwritten, "region": str(region),
         "archived_realtime_ns": time.time_ns(),
     }
     packer = msgpack.Packer(use_bin_type=True)
@@ -134,7 +139,8 @@ def read_header(path):
     except OSError as e:
         raise ArchiveError(f"cannot read archive {path}: {e.strerror or e}") from None
     return ArchivedBoot(h["boot_id"], path, size, h["records"], h["first_seq"], h["last_seq"],
-                        h["first_realtime_ns"], h["last_realtime_ns"], h["lost"], h["torn"])
+                        h["first_realtime_ns"], h["last_realtime_ns"], h["lost"], h["torn"],
+                        h.get("overwritten"))
 
 
 def open_archive(path):

@@ -512,7 +512,8 @@ class Drainer:
         """Archive the boot, send its summary entry once, mark it drained, apply retention."""
         st = self.ring.stats(boot=boot_id)
         archive.write(self.cfg.archive_dir, boot_id, self.ring.records(boot=boot_id),
-                      lost=st["lost"], torn=st["torn"], region=self.region)
+                      lost=st["lost"], torn=st["torn"], overwritten=st["overwritten"],
+                      region=self.region)
         path = archive.path_for(self.cfg.archive_dir, boot_id)
         if self.sink == "archive":
             self.progress.say(f"persistlog: boot {boot_id}: archived in {path}")

@@ -289,6 +289,8 @@ def test_summary_counts_a_lapped_boots_overwritten_records_exactly(tmp_path, jou
     assert records + overwritten == 5000 and overwritten > records
     assert (summary["PERSISTLOG_LOST"], summary["PERSISTLOG_TORN"]) == ("0", "0")
     assert f"{overwritten} overwritten, 0 lost, 0 torn" in summary["MESSAGE"]
+    head = archive.read_header(archive.find(setup.archives, BOOT_A))
+    assert (head.records, head.overwritten, head.lost, head.torn) == (records, overwritten, 0, 0)
 
 
 def test_dump_prints_an_archived_boot_after_the_ring_wrapped(tmp_path, journald):

@@ -19,11 +19,13 @@ def records(boot_id, n, t0):
 
 def test_round_trip_keeps_every_field_and_bytes(tmp_path):
     recs = records(BOOTS[0], 100, 1_000)
-    path = archive.write(tmp_path, BOOTS[0], recs, lost=2, torn=1, region="/dev/persistlog0")
+    path = archive.write(tmp_path, BOOTS[0], recs, lost=2, torn=1, region="/dev/persistlog0",
+                         overwritten=7)
     assert path == tmp_path / f"{BOOTS[0]}.plog"
     assert list(archive.open_archive(path)) == recs
     head = archive.read_header(path)
-    assert (head.records, head.first_seq, head.last_seq, head.lost, head.torn) == (100, 1, 100, 2, 1)
+    assert (head.records, head.first_seq, head.last_seq, head.lost, head.torn,
+            head.overwritten) == (100, 1, 100, 2, 1, 7)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary file left"
 
 
@@ -66,3 +68,20 @@ def test_unwritable_archive_dir_is_an_archive_error(tmp_path):
     with pytest.raises(ArchiveError, match="cannot write archive"):
         archive.write(blocker / "boots", BOOTS[0], records(BOOTS[0], 1, 0))
     assert not os.path.exists(blocker / "boots")
+
+
+def test_an_archive_written_before_the_overwritten_count_reads_as_unknown(tmp_path):
+    """Archives of version 1 written before the header had "overwritten"
+    still read; the count is None (unknown), not 0."""
+    import msgpack
+
+    recs = records(BOOTS[0], 3, 0)
+    path = archive.write(tmp_path, BOOTS[0], recs)
+    unpacker = msgpack.Unpacker(open(path, "rb"), raw=False)
+    header, body = next(unpacker), list(unpacker)
+    del header["overwritten"]
+    with open(path, "wb") as f:
+        for item in [header, *body]:
+            f.write(msgpack.packb(item, use_bin_type=True))
+    assert archive.read_header(path).overwritten is None
+    assert list(archive.open_archive(path)) == recs
