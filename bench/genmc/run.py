@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Model-check the C core's reserve/commit/scan and boot protocols with GenMC.
+
+Runs tests/c/genmc_ring.c (which #includes persistlog/_ring.c unchanged)
+through GenMC for each scenario, and optionally against mutants of _ring.c
+applied to a scratch copy (never the work tree).  GenMC is not packaged for
+Debian or PyPI, so this is not a CI step: docs/MODELCHECK.md says how to
+build it here.
+
+    python3 bench/genmc/run.py                      # every scenario, unmutated
+    python3 bench/genmc/run.py boot boot-wrapped    # some scenarios
+    python3 bench/genmc/run.py --mutants M09 M10 G01
+    python3 bench/genmc/run.py --mutants all        # the survivors and the extra set
+    python3 bench/genmc/run.py --model ra           # another memory model (default rc11)
+
+One line per scenario: verified (with GenMC's count of executions explored
+and the time) or the error GenMC reported; per mutant, killed (by which
+scenario) or survived.  Exit status 0 if the unmutated core verifies (and
+every mutant asked for was run), 1 otherwise, 2 if GenMC is not found.
+"""
+import argparse
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HARNESS = ROOT / "tests/c/genmc_ring.c"
+MUTANT_FILES = [ROOT / "bench/mutants/ring_mutants.txt",
+                pathlib.Path(__file__).resolve().parent / "mutants.txt"]
+# the C mutation run's survivors and equivalents that only a model checker can judge
+DEFAULT_MUTANTS = ["M09", "M10", "M11", "M20", "M21", "M35", "M50"]
+
+# name: the harness's -D flags (smallest state space first)
+SCENARIOS = {
+    "append-scan": ["-DSCENARIO=1"],
+    "append-scan-2chunks": ["-DSCENARIO=1", "-DRECS_PER_CHUNK=1", "-DN_CHUNKS=3"],
+    "recycle": ["-DSCENARIO=2"],
+    "recycle-scan": ["-DSCENARIO=2", "-DREADER=1", "-DAPPENDS=1", "-DN_CHUNKS=1"],
+    "boot": ["-DSCENARIO=3"],
+    "boot-wrapped": ["-DSCENARIO=3", "-DWRAPPED=1"],
+}
+
+
+def find_genmc(explicit):
+    for cand in ([explicit] if explicit else []) + [shutil.which("genmc"),
+                                                     "/root/genmc-build/genmc"]:
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def parse_mutants():
+    """The mutant lists: '@ ID desc', '- snippet', '+ replacement' (\\n, \\t escaped)."""
+    muts = {}
+    for path in MUTANT_FILES:
+        if not path.exists():
+            continue
+        cur = None
+        for line in path.read_text().splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            tag, _, rest = line.partition(" ")
+            rest = rest.replace("\\n", "\n").replace("\\t", "\t")
+            if tag == "@":
+                mid, _, desc = rest.partition(" ")
+                cur = muts[mid] = {"id": mid, "desc": desc}
+            elif tag in "-+" and cur is not None:
+                cur["old" if tag == "-" else "new"] = rest
+    return muts
+
+
+def scratch_core(mutant):
+    """A directory holding _ring.h and _ring.c, the latter with @mutant applied."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="genmc-core-"))
+    shutil.copy(ROOT / "persistlog/_ring.h", d)
+    src = (ROOT / "persistlog/_ring.c").read_text()
+    if mutant:
+        if src.count(mutant["old"]) != 1:
+            shutil.rmtree(d)
+            raise SystemExit(f"{mutant['id']}: its snippet does not occur exactly once in _ring.c")
+        src = src.replace(mutant["old"], mutant["new"])
+    (d / "_ring.c").write_text(src)
+    return d
+
+
+def run_scenario(genmc, model, core, name, timeout):
+    cmd = [genmc, f"-{model}", "-disable-race-detection", "-disable-estimation",
+           "--", "-I", str(core), *SCENARIOS[name], str(HARNESS)]
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", f"more than {timeout} s", time.monotonic() - t0
+    out = r.stdout + r.stderr
+    secs = time.monotonic() - t0
+    m = re.search(r"Number of complete executions explored: (\d+)", out)
+    blocked = re.search(r"Number of blocked executions seen: (\d+)", out)
+    if r.returncode == 0 and "No errors were detected" in out:
+        what = f"{m.group(1) if m else '?'} executions"
+        if blocked:
+            what += f" (+{blocked.group(1)} blocked)"
+        return "verified", what, secs
+    err = re.search(r"^Error detected: .*$", out, re.M)
+    where = re.search(r"^(Assertion violation|.*genmc_ring\.c:\d+.*|.*_ring\.c:\d+.*)$", out, re.M)
+    detail = (err.group(0) if err else f"exit {r.returncode}") + \
+        (f" | {where.group(0).strip()}" if where else "")
+    if not err:
+        detail += "\n" + out[-2000:]
+    return "error", detail, secs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenarios", nargs="*", help=f"some of {', '.join(SCENARIOS)}")
+    ap.add_argument("--mutants", nargs="*", help="mutant IDs (ring_mutants.txt, "
+                    "bench/genmc/mutants.txt), or 'all'")
+    ap.add_argument("--model", default="rc11", choices=["rc11", "ra", "imm", "tso", "sc"])
+    ap.add_argument("--genmc", help="path of the genmc binary (default: PATH, /root/genmc-build)")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per GenMC run")
+    args = ap.parse_args()
+
+    genmc = find_genmc(args.genmc)
+    if not genmc:
+        print("genmc not found (not on PATH, not /root/genmc-build/genmc): "
+              "build it as docs/MODELCHECK.md says; nothing was checked", file=sys.stderr)
+        return 2
+    names = args.scenarios or list(SCENARIOS)
+    bad = [n for n in names if n not in SCENARIOS]
+    if bad:
+        print(f"unknown scenario {', '.join(bad)}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 1
+
+    ok = True
+    if args.mutants is None:
+        core = scratch_core(None)
+        try:
+            for name in names:
+                verdict, what, secs = run_scenario(genmc, args.model, core, name, args.timeout)
+                print(f"{name:20} {verdict:9} {secs:7.1f}s  {what}", flush=True)
+                ok &= verdict == "verified"
+        finally:
+            shutil.rmtree(core)
+        return 0 if ok else 1
+
+    muts = parse_mutants()
+    extra = [m for m in muts if m.startswith("G")]
+    ids = (DEFAULT_MUTANTS + extra) if args.mutants in ([], ["all"]) else args.mutants
+    for mid in ids:
+        if mid not in muts:
+            print(f"{mid}: no such mutant", file=sys.stderr)
+            ok = False
+            continue
+        core = scratch_core(muts[mid])
+        verdict, detail, t0 = "survived", "", time.monotonic()
+        try:
+            for name in names:
+                v, what, secs = run_scenario(genmc, args.model, core, name, args.timeout)
+                if v != "verified":
+                    verdict, detail = ("killed" if v == "error" else v), f"by {name}: {what}"
+                    break
+        finally:
+            shutil.rmtree(core)
+        print(f"{mid:4} {verdict:9} {time.monotonic() - t0:7.1f}s  {muts[mid]['desc']}"
+              + (f"\n{'':24}{detail}" if detail else ""), flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
