@@ -11,6 +11,7 @@ import struct
 import pytest
 
 from persistlog import export
+from persistlog.record import Record
 
 LE64 = struct.Struct("<Q")
 
@@ -140,3 +141,22 @@ def test_export_format_text_or_binary_as_systemd_decides(value, text):
 def test_json_entry_lists_a_field_that_occurs_three_times():
     got = export.json_entry([("A", b"1"), ("B", b"\xff"), ("A", b"\x00"), ("A", b"3\n")])
     assert got == {"A": ["1", [0], "3\n"], "B": [255]}
+
+
+@pytest.mark.parametrize("monotonic_ns, fields", [
+    ((1 << 60) - 1, [("__MONOTONIC_TIMESTAMP", b"1152921504606846")]),  # floor, not a float
+    (-1, [("__MONOTONIC_TIMESTAMP", b"0"), ("PERSISTLOG_MONOTONIC_USEC", b"-1")]),
+    (1999, [("__MONOTONIC_TIMESTAMP", b"1")]),
+])
+def test_an_entry_carries_the_records_times_in_whole_microseconds(monotonic_ns, fields):
+    r = Record(seq=9, boot_id=BOOT, realtime_ns=(1 << 61) - 1, monotonic_ns=monotonic_ns,
+               pid=10, tid=11, priority=3, identifier=None, message="m", fields={"x": 1})
+    got = export.record_fields(r, "/dev/r", export.Host("f" * 32, "box"))
+    assert got == [("__REALTIME_TIMESTAMP", b"2305843009213693"), fields[0],
+                   *fields[1:],
+                   ("_BOOT_ID", b"0000000a00000000000000000000000a"), ("_MACHINE_ID", b"f" * 32),
+                   ("_HOSTNAME", b"box"), ("_TRANSPORT", b"persistlog"), ("_PID", b"10"),
+                   ("_TID", b"11"), ("MESSAGE", b"m"), ("PRIORITY", b"3"),
+                   ("SYSLOG_IDENTIFIER", b"persistlog"), ("PERSISTLOG_SEQ", b"9"),
+                   ("PERSISTLOG_REGION", b"/dev/r"), ("PERSISTLOG_BOOT_ID", BOOT.encode()),
+                   ("X", b"1")]
