@@ -148,7 +148,7 @@ def survivor_key(module, diff):
     cosmic-ray's occurrence numbers."""
     old = [l[1:].strip() for l in diff.splitlines() if l.startswith("-") and not l.startswith("---")]
     new = [l[1:].strip() for l in diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
-    return "\t".join((module, "-" + " / ".join(old), "+" + " / ".join(new)))
+    return "\t".join((module, "-" + " / ".join(filter(None, old)), "+" + " / ".join(filter(None, new))))
 
 
 def outcomes(db_path, module):
