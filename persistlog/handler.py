@@ -143,6 +143,11 @@ class Handler(logging.Handler):
     handler's.  Values other than str, bytes, int and float are stored as
     ``str(value)``, as JournalHandler sends them.
 
+    The common record is made in one C call (``persistlog._fast``; the
+    bytes are those of the Python path, which takes every other record),
+    and ``handle()`` takes no lock: appends to a region are lock-free and
+    safe from any thread.
+
     Building the handler never raises for the region (so a
     ``logging.config.dictConfig`` naming it does not fail): if the region
     cannot be opened, the reason is written once to stderr (when
