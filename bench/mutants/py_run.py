@@ -65,6 +65,7 @@ MODULES = {
     "persistlog/export.py": ["tests/test_export_fields.py", "tests/test_export.py"],
     "persistlog/statefile.py": ["tests/test_statefile.py", "tests/test_mirror.py"],
     "persistlog/syslog.py": [
+        "tests/test_syslog_format.py",
         "tests/test_syslog_sink.py::test_param_names_and_escapes_follow_rfc5424",
         "tests/test_syslog_sink.py::test_timestamp_is_rfc3339_with_microseconds_and_offset",
         "tests/test_syslog_sink.py::test_rfc3164_form_is_what_busybox_syslogd_parses",
