@@ -71,6 +71,7 @@ MODULES = {
         "tests/test_syslog_sink.py::test_rfc3164_form_is_what_busybox_syslogd_parses",
         "tests/test_syslog_sink.py"],
     "persistlog/journalfile.py": [
+        "tests/test_journalfile_unit.py",
         "tests/test_journal_files.py::test_plain_journalctl_shows_the_crashed_boot_at_its_own_time_pid_and_boot"],
     "persistlog/daemon.py": ["tests/test_daemon.py"],
     "persistlog/mirror.py": ["tests/test_mirror.py"],

@@ -1,0 +1,155 @@
+"""Journal files (persistlog/journalfile.py) one function at a time: names, the directory,
+write() through the real systemd-journal-remote and its errors, listing and pruning.
+
+Marked journald like tests/test_journal_files.py (the sanitizer run must not start
+journal-remote under its preloaded libasan), but no journald is needed: only
+systemd-journal-remote and journalctl.  Written against the survivors of the mutation run
+(bench/mutants/py_run.py).
+"""
+import hashlib
+import json
+import os
+import stat
+import subprocess
+
+import pytest
+
+from persistlog import export, journalfile
+from persistlog.journalfile import JournalFileError
+
+REMOTE = journalfile.find_remote()
+pytestmark = [
+    pytest.mark.journald,
+    pytest.mark.skipif(REMOTE is None, reason="systemd-journal-remote not installed "
+                                              "(run .ci/daemon-deps.sh)"),
+]
+
+BOOT = "0000000a-0000-0000-0000-00000000000a"
+MID = "0123456789abcdef0123456789abcdef"
+
+
+def entry(i, pad=0):
+    return export.encode_entry([("__REALTIME_TIMESTAMP", b"%d" % (1_700_000_000_000_000 + i)),
+                                ("__MONOTONIC_TIMESTAMP", b"%d" % i),
+                                ("_BOOT_ID", BOOT.replace("-", "").encode()),
+                                ("MESSAGE", b"m%d" % i), ("PAD", b"x" * pad)])
+
+
+def test_names_and_places(tmp_path):
+    key = hashlib.sha256(b"/dev/r").hexdigest()[:12]
+    assert journalfile.region_key("/dev/r") == key
+    name = f"persistlog-0000000a00000000000000000000000a-{key}.journal"
+    assert journalfile.file_name(BOOT, "/dev/r") == name
+    assert journalfile.final_path("/j", MID, BOOT, "/dev/r") == \
+        journalfile.Path("/j") / MID / name
+    assert journalfile.directory(str(tmp_path)) == str(tmp_path)
+    gone = str(tmp_path / "none")
+    assert journalfile.directory(gone, default=gone, volatile="/v") == "/v"
+    assert journalfile.directory(str(tmp_path), default=str(tmp_path), volatile="/v") == \
+        str(tmp_path)
+    assert journalfile.directory(gone, volatile="/v") == gone
+
+
+def test_find_remote_takes_an_executable_path_only(tmp_path):
+    assert journalfile.find_remote(REMOTE) == REMOTE
+    assert journalfile.find_remote() in journalfile.REMOTE_PATHS
+    plain = tmp_path / "remote"
+    plain.write_text("")
+    assert journalfile.find_remote(str(plain)) is None
+    plain.chmod(0o755)
+    assert journalfile.find_remote(str(plain)) == str(plain)
+
+
+def test_write_makes_the_file_atomically_in_a_journald_shaped_directory(tmp_path):
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    stale = tmp_path / journalfile.TMP_DIR / f"{final.stem}.1{journalfile.SUFFIX}"
+    other = tmp_path / journalfile.TMP_DIR / "persistlog-other.1.journal"
+    os.makedirs(stale.parent)
+    stale.write_text("half")
+    other.write_text("another boot's")
+    ticks = []
+    # 3 entries of 600 KiB: two batches of 1 MiB or more handed over, then the rest
+    chunks = [entry(1, 600 << 10), entry(2, 600 << 10), entry(3, 600 << 10), entry(4)]
+    assert journalfile.write(final, chunks, REMOTE, expect=4,
+                             tick=lambda: ticks.append(1)) == final
+    assert len(ticks) == 1
+    assert stat.S_IMODE(os.stat(final.parent).st_mode) & 0o777 == 0o755
+    assert os.listdir(stale.parent) == [other.name]
+    out = subprocess.run(["journalctl", "--file", str(final), "-o", "json", "--no-pager"],
+                         capture_output=True, check=True).stdout
+    assert [json.loads(x)["MESSAGE"] for x in out.splitlines()] == ["m1", "m2", "m3", "m4"]
+
+
+@pytest.mark.xfail(strict=True, reason="mkdir(2) ignores S_ISGID in its mode: the machine "
+                   "directory is made 0755, not 2755 as write()'s docstring says")
+def test_the_machine_directory_is_made_setgid_as_journalds(tmp_path):
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    journalfile.write(final, [entry(1)], REMOTE)
+    assert stat.S_IMODE(os.stat(final.parent).st_mode) == 0o2755
+
+
+def test_write_without_expect_and_with_small_batches(tmp_path):
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    ticks = []
+    journalfile.write(final, [entry(1), entry(2)], REMOTE, tick=lambda: ticks.append(1))
+    assert ticks == [] and final.is_file()
+    tmp_dir = tmp_path / journalfile.TMP_DIR
+    assert stat.S_IMODE(os.stat(tmp_dir).st_mode) == 0o700 and os.listdir(tmp_dir) == []
+
+
+def test_a_count_journal_remote_did_not_write_is_an_error(tmp_path):
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    with pytest.raises(JournalFileError, match=r"^systemd-journal-remote wrote 2 entries of 3 "):
+        journalfile.write(final, [entry(1), entry(2)], REMOTE, expect=3)
+    assert not final.exists()
+
+
+def test_journal_remote_failing_is_an_error_naming_its_last_line(tmp_path):
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    fake = tmp_path / "remote"
+    fake.write_text("#!/bin/sh\necho first >&2\necho 'it broke' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(JournalFileError, match=r"could not write .*: it broke$"):
+        journalfile.write(final, [entry(1)], str(fake))
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    with pytest.raises(JournalFileError, match=r"could not write .*: exit status 3$"):
+        journalfile.write(final, [entry(1)], str(fake))
+    assert not final.exists()
+
+
+def test_a_directory_that_cannot_be_made_is_an_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    final = journalfile.final_path(tmp_path / "file", MID, BOOT, "/dev/r")
+    with pytest.raises(JournalFileError) as e:
+        journalfile.write(final, [entry(1)], REMOTE)
+    assert str(e.value) == f"cannot write journal file {final}: Not a directory"
+
+
+def make(directory, name, size, mtime):
+    p = directory / f"persistlog-{name}.journal"
+    p.write_bytes(os.urandom(size))
+    os.utime(p, ns=(mtime, mtime))
+    return p
+
+
+def test_list_files_oldest_first_then_by_name(tmp_path):
+    assert journalfile.list_files(tmp_path / "none") == []
+    b = make(tmp_path, "b", 10, 2000)
+    a = make(tmp_path, "a", 10, 2000)
+    c = make(tmp_path, "c", 10, 1000)
+    (tmp_path / "persistlog-x.journal~").write_text("")
+    (tmp_path / "system.journal").write_text("")
+    assert journalfile.list_files(tmp_path) == [c, a, b]
+    with pytest.raises(JournalFileError, match="^cannot list .*: Not a directory$"):
+        journalfile.list_files(c)
+
+
+def test_prune_by_count_and_bytes_keeps_the_newest(tmp_path):
+    files = [make(tmp_path, str(i), 8192, 1000 + i) for i in range(5)]
+    size = files[0].stat().st_blocks * 512
+    assert journalfile.prune(tmp_path, keep=5, max_bytes=5 * size) == []
+    assert journalfile.prune(tmp_path, keep=3, max_bytes=5 * size) == files[:2]
+    assert journalfile.prune(tmp_path, keep=3, max_bytes=2 * size) == files[2:3]
+    assert journalfile.prune(tmp_path, keep=3, max_bytes=2 * size - 1) == files[3:4]
+    assert journalfile.prune(tmp_path, keep=0, max_bytes=0) == []
+    assert journalfile.list_files(tmp_path) == files[4:]
