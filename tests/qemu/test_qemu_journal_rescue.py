@@ -58,11 +58,11 @@ DISK_MIB = 256
 # entries/s each service asks for; under TCG on 2 shared CPUs the guest achieves less (printed)
 RATE = 50
 SERVICES = ("svc-a", "svc-b")
-# The mirror looks at the journal every 50 ms (mirror_poll) besides journald's notifications;
-# under software emulation on a shared 2-CPU machine everything runs 10-50x slower than
-# native, so an entry may take up to a few hundred ms to reach the ring. Entries sent less
-# than this long before the panic may be missing; every earlier one must be back.
-RESCUE_BOUND_S = 2.0
+# The mirror looks at the journal every 50 ms (mirror_poll) besides journald's notifications,
+# and lagged up to 0.8 s natively in a burst on a loaded machine (docs/MIRROR.md). Entries
+# sent less than this long before the panic may be missing; every earlier one must be back.
+# (Measured here under TCG: the missing ones were sent within 50 ms of the panic.)
+RESCUE_BOUND_S = 1.0
 
 EXTRA_MODULES = ["virtio_blk", "ext4", "crc32c_generic"]
 
@@ -98,7 +98,7 @@ while True:
 
 
 def boot_script(sync_s, panic_s):
-    fields = "MESSAGE,SYSLOG_IDENTIFIER,PERSISTLOG_RESCUED"
+    fields = "MESSAGE,SYSLOG_IDENTIFIER,PERSISTLOG_RESCUED,MESSAGE_ID"
     match = " ".join(f"SYSLOG_IDENTIFIER={s}" for s in SERVICES)
     services = "\n".join(
         f"host python3 /tmp/state/service.py {s} {RATE} 2> $S/{s}.err &"
@@ -167,12 +167,9 @@ host persistlog --region {DEV} daemon --once --state-dir /tmp/pl-state \\
     --archive-dir /tmp/pl-archive > $S/daemon.out 2> $S/daemon.err
 echo $? > $S/daemon.rc
 mark after
-host journalctl -b -1 -o json --output-fields={fields} {match} \\
-    > $S/after.jsonl 2> $S/after.err
+host journalctl -b -1 -o json --output-fields={fields} > $S/after.jsonl 2> $S/after.err
 echo $? > $S/after.rc
-host journalctl -b -1 -o json MESSAGE_ID={SUMMARY_MESSAGE_ID} > $S/summary.jsonl 2>&1
-host journalctl -b -1 -o json --output-fields={fields} PERSISTLOG_RESCUED=1 \
-    > $S/rescued.jsonl 2>&1
+host journalctl -b $B1 -o json --output-fields={fields} > $S/after-id.jsonl 2>&1
 host journalctl --list-boots > $S/boots.txt 2>&1
 mark done
 poweroff -f
@@ -218,7 +215,7 @@ def crash_run(kit, tmp_path_factory):
     # "boot": the mirror takes this boot's entries from the first, so none is lost while it
     # starts.
     (state / "mirror.conf").write_text('mirror_start = "boot"\n')
-    sync_s, panic_s = random.uniform(1.0, 2.0), random.uniform(1.5, 3.5)
+    sync_s, panic_s = random.uniform(1.0, 2.0), random.uniform(2.5, 4.5)
     print(f"journald synced {sync_s:.2f} s after both services log, then the kernel panics "
           f"{panic_s:.2f} s later")
     initramfs = build_initramfs(kit.kroot, kit.kver, kit.ko, tmp_path_factory.mktemp("initrd"),
@@ -247,16 +244,22 @@ def test_the_crashed_boots_journal_is_complete_after_the_rescue(crash_run):
     panic_us, sync_us = uptime_us(run, "panic-uptime"), uptime_us(run, "sync-uptime")
     # journalctl -b ID fails (rc 1) only when the disk kept nothing of that boot
     before = jsonl(run.file("before.jsonl"))
-    after = jsonl(run.file("after.jsonl"))
     boot1 = run.file("bootid-1").strip().replace("-", "")
-    assert {e["_BOOT_ID"] for e in after} == {boot1}, run.file("boots.txt")
+    every = jsonl(run.file("after.jsonl"))
+    # "-b -1" is the crashed boot, and shows all of it
+    assert {e["_BOOT_ID"] for e in every} == {boot1}, run.file("boots.txt")
+    assert ([e["__CURSOR"] for e in every]
+            == [e["__CURSOR"] for e in jsonl(run.file("after-id.jsonl"))])
+    after = [e for e in every if e.get("SYSLOG_IDENTIFIER") in SERVICES]
 
     kept = {key(e) for e in before}
     got = [key(e) for e in after]
     assert len(got) == len(set(got)), "an entry is in journalctl -b -1 twice"
     for s in SERVICES:
+        # in journal order, from the service's first entry, no hole: only the tail the
+        # mirror had not yet copied when the kernel panicked may be missing
         seqs = [n for (ident, n) in got if ident == s]
-        assert seqs == sorted(seqs), f"{s}'s entries out of order"
+        assert seqs == list(range(len(seqs))), f"{s}'s entries out of order or with a hole"
     # journald may have an entry whose line in the sent file the panic cut off: at most the
     # one after the last line, per service
     last = {s: max(n for (ident, n) in sent if ident == s) for s in SERVICES}
@@ -267,10 +270,10 @@ def test_the_crashed_boots_journal_is_complete_after_the_rescue(crash_run):
     assert set(rescued) == set(got) - kept, "rescued entries not marked, or kept ones marked"
     assert not any("PERSISTLOG_RESCUED" in e for e in before)
     # the summary counts every entry rescued, journald's own ones too
-    every_rescued = jsonl(run.file("rescued.jsonl"))
-    summary = jsonl(run.file("summary.jsonl"))
+    summary = [e for e in every if e.get("MESSAGE_ID") == SUMMARY_MESSAGE_ID]
+    every_rescued = [e for e in every
+                     if e.get("PERSISTLOG_RESCUED") == "1" and e not in summary]
     assert [s.get("PERSISTLOG_RESCUED") for s in summary] == [str(len(every_rescued))], summary
-    assert set(rescued) <= {key(e) for e in every_rescued if e.get("SYSLOG_IDENTIFIER") in SERVICES}
 
     lost_by_disk = set(sent) - kept
     still_missing = set(sent) - set(got)
