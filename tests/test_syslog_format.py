@@ -6,6 +6,7 @@ to a real rsyslogd.
 Written against the survivors of the mutation run (bench/mutants/py_run.py).
 """
 import socket
+import time
 
 import pytest
 
@@ -111,3 +112,11 @@ def test_socket_errors_are_one_line(tmp_path):
         sender.send(b"two")
     assert str(e.value) == f"the syslog socket {path} refused a message: Connection refused"
     sender.close()
+
+
+def test_rfc3164_time_is_the_records_second_not_a_rounded_one():
+    # 1_700_000_000.999999999 s: as a float it rounds up to the next second
+    t = time.localtime(1_700_000_000)
+    msg = syslog.format_rfc3164(14, 1_700_000_000_999_999_999, "app", 1, "hi")
+    assert msg.startswith(b"<14>%s %2d %02d:%02d:%02d app[1]: " % (
+        syslog._MONTHS[t.tm_mon - 1].encode(), t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec))
