@@ -59,7 +59,7 @@ MODULES = {
         "tests/test_record_payloads.py", "tests/test_api.py", "tests/test_hostile_bytes.py",
         "tests/test_export.py", "tests/test_fuzz_regressions.py"],
     "persistlog/ring.py": [
-        "tests/test_api.py", "tests/test_appendv.py", "tests/test_duplicates_and_crc.py",
+        "tests/test_ring_figures.py", "tests/test_api.py", "tests/test_appendv.py", "tests/test_duplicates_and_crc.py",
         "tests/test_boot_table.py", "tests/test_rebuild.py", "tests/test_v1_upgrade.py",
         "tests/test_cli_follow.py", "tests/test_header_damage.py"],
     "persistlog/export.py": ["tests/test_export_fields.py", "tests/test_export.py"],
