@@ -27,7 +27,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 update -qq
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-    qemu-system-x86 linux-headers-amd64 busybox-static cpio kmod make gcc libc6-dev >/dev/null
+    qemu-system-x86 linux-headers-amd64 busybox-static cpio kmod make gcc libc6-dev \
+    e2fsprogs systemd-journal-remote >/dev/null
 
 KVER=$(make -s -C kmod kver)
 test -n "$KVER" || { echo "cannot read the kernel version from linux-headers-amd64" >&2; exit 1; }
