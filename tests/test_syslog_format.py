@@ -120,3 +120,12 @@ def test_rfc3164_time_is_the_records_second_not_a_rounded_one():
     msg = syslog.format_rfc3164(14, 1_700_000_000_999_999_999, "app", 1, "hi")
     assert msg.startswith(b"<14>%s %2d %02d:%02d:%02d app[1]: " % (
         syslog._MONTHS[t.tm_mon - 1].encode(), t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec))
+
+
+def test_names_at_their_limits():
+    # a field name that clashes with ours: "f." and 30 characters, 32 in all
+    assert syslog.param_name("b64." + "x" * 40) == "f.b64." + "x" * 26
+    assert syslog.param_name("seq") == "f.seq"
+    # RFC 3164: APP-NAME at most 48 characters
+    msg = syslog.format_rfc3164(14, NS, "a" * 60, 1, "hi")
+    assert b" " + b"a" * 48 + b"[1]: hi" in msg and b"a" * 49 not in msg
