@@ -102,3 +102,13 @@ def test_an_unformatted_region_read_only_has_the_capacity_of_its_data_area(tmp_p
         assert ring.outcome == "missing"
         st = ring.stats()
     assert st["capacity"] == (64 << 10) - _binding.HEADER_SIZE and st["records"] == 0
+
+
+def test_an_empty_version_1_region_has_nothing_overwritten(region):
+    from test_v1_upgrade import _v1_image
+    with open(region, "wb") as f:
+        f.write(_v1_image([], "0000000a-0000-0000-0000-00000000000a"))
+    with persistlog.open(region, readonly=True) as ring:
+        st = ring.stats()
+    assert (st["version"], st["records"], st["overwritten"], st["lost"], st["torn"]) == \
+        (1, 0, 0, 0, 0)
