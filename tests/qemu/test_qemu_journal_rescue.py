@@ -207,22 +207,21 @@ def key(e):
 def crash_run(kit, tmp_path_factory):
     require_persistlog_cli()
     state = tmp_path_factory.mktemp("journal-rescue")
-    make_disk(state.parent / f"{state.name}.img")
+    disk = state.parent / f"{state.name}.img"  # beside the state directory the guest sees
+    make_disk(disk)
     (state / "journald.conf").write_text(JOURNALD_CONF)
     (state / "service.py").write_text(SERVICE_PY)
     # "boot": the mirror takes this boot's entries from the first, so none is lost while it
     # starts.
     (state / "mirror.conf").write_text('mirror_start = "boot"\n')
     sync_s, panic_s = random.uniform(1.0, 2.0), random.uniform(2.5, 4.5)
-    print(f"journald synced {sync_s:.2f} s after both services log, then the kernel panics "
+    print(f"the disk syncs {sync_s:.2f} s after both services log, the kernel panics "
           f"{panic_s:.2f} s later")
     initramfs = build_initramfs(kit.kroot, kit.kver, kit.ko, tmp_path_factory.mktemp("initrd"),
                                 extra_modules=EXTRA_MODULES)
-
-    run = run_machine(dataclasses.replace(kit, initramfs=initramfs), state, boot_script(sync_s, panic_s),
-                      max_boots=2, timeout_s=400,
-                      append_extra=f"memmap={SIZE_MIB}M${ADDR:#x}",
-                      drives=[state.parent / f"{state.name}.img"])
+    run = run_machine(dataclasses.replace(kit, initramfs=initramfs), state,
+                      boot_script(sync_s, panic_s), max_boots=2, timeout_s=400,
+                      append_extra=f"memmap={SIZE_MIB}M${ADDR:#x}", drives=[disk])
     assert run.returncode == 0, f"QEMU exit {run.returncode}:\n{run.tail()}"
     assert run.boots == 2, run.tail()
     return run
@@ -282,7 +281,7 @@ def test_the_crashed_boots_journal_is_complete_after_the_rescue(crash_run):
     ago = {k: (panic_us - t) / 1e6 for k, t in sent.items()}  # s before the panic mark
     span = (max(sent.values()) - min(sent.values())) / 1e6
     print(f"\nsent {len(sent)} entries in {span:.1f} s ({len(sent) / span:.0f}/s; "
-          f"{len(SERVICES)} services asking {RATE}/s each); journald synced "
+          f"{len(SERVICES)} services asking {RATE}/s each); the disk synced "
           f"{(panic_us - sync_us) / 1e6:.2f} s before the panic")
     print(f"missing from journalctl -b -1 without the rescue (journald's disk): "
           f"{len(lost_by_disk)}, the earliest sent {max(ago[k] for k in lost_by_disk):.2f} s "
