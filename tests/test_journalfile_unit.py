@@ -11,6 +11,8 @@ import json
 import os
 import stat
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -115,6 +117,9 @@ def test_journal_remote_failing_is_an_error_naming_its_last_line(tmp_path):
     fake.chmod(0o755)
     with pytest.raises(JournalFileError, match=r"could not write .*: it broke$"):
         journalfile.write(final, [entry(1)], str(fake))
+    fake.write_text("#!/bin/sh\necho alone >&2\nexit 3\n")
+    with pytest.raises(JournalFileError, match=r"could not write .*\.journal: alone$"):
+        journalfile.write(final, [entry(1)], str(fake))
     fake.write_text("#!/bin/sh\nexit 3\n")
     with pytest.raises(JournalFileError, match=r"could not write .*: exit status 3$"):
         journalfile.write(final, [entry(1)], str(fake))
@@ -157,3 +162,47 @@ def test_prune_by_count_and_bytes_keeps_the_newest(tmp_path):
     assert journalfile.prune(tmp_path, keep=3, max_bytes=2 * size - 1) == files[3:4]
     assert journalfile.prune(tmp_path, keep=0, max_bytes=0) == []
     assert journalfile.list_files(tmp_path) == files[4:]
+
+
+_KILLED_WRITER = """\
+import sys, time
+from pathlib import Path
+from persistlog import journalfile
+
+def chunks():
+    yield b""
+    print("handing over", flush=True)
+    time.sleep(60)
+
+journalfile.write(Path(sys.argv[1]), chunks(), sys.argv[2])
+"""
+
+
+def test_journal_remote_does_not_outlive_a_writer_killed_mid_file(tmp_path):
+    # it gets SIGKILL (PR_SET_PDEATHSIG), or reads the end of its input and exits: both
+    # leave no process and no final file; which of the two cannot be seen from here
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    p = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(final), REMOTE],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "handing over\n"
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            (remote,) = map(int, f.read().split())
+        p.kill()
+        p.wait(10)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{remote}") and _state(remote) != "Z":
+            assert time.monotonic() < deadline, "journal-remote outlived its killed parent"
+            time.sleep(0.01)
+    finally:
+        p.kill()
+        p.wait()
+    assert not final.exists()
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"
