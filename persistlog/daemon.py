@@ -377,7 +377,8 @@ class Drainer:
         entries.sort(key=_monotonic)
         self.notify.tick()
         entries.append(self.summary_entry(boot_id, entries,
-                                          rescued=len(rescued) if mirrored else None))
+                                          rescued=len(rescued) if mirrored else None,
+                                          records=every))
         self.progress.say(f"persistlog: writing boot {boot_id} after seq {resume} to {final}")
         started = time.monotonic()
         try:
@@ -414,16 +415,25 @@ class Drainer:
         return [rescue.export_fields(e, self.host.machine_id) + [("PERSISTLOG_RESCUED", b"1")]
                 for e in found]
 
-    def summary_entry(self, boot_id, entries, rescued=None):
+    def summary_entry(self, boot_id, entries, rescued=None, records=()):
         """The boot's summary entry, timed 1 µs after the last of ``entries`` (its
         ``record_fields``, sorted by time) so it comes last; the fields of
-        ``export.summary_fields``."""
+        ``export.summary_fields``.  With no entry to write (every record of the boot
+        mirrored from a journal that has them, or drained before), 1 µs after the last of
+        the boot's ``records`` in the ring; with none of those either, at the boot's
+        registration in the boot table.  Never "now": a summary stamped at the drain's time
+        would put the crashed boot after the current one in ``journalctl --list-boots``."""
         if entries:
             last = dict(entries[-1][:2])
             realtime = int(last["__REALTIME_TIMESTAMP"]) + 1
             monotonic = int(last["__MONOTONIC_TIMESTAMP"]) + 1
-        else:  # nothing of the boot is left: stamp it now, at its start
-            realtime, monotonic = time.time_ns() // 1000, 0
+        elif records:
+            last = max(records, key=lambda r: r.monotonic_ns)
+            realtime, monotonic = last.realtime_ns // 1000 + 1, last.monotonic_ns // 1000 + 1
+        else:
+            boot = next((b for b in self.ring.boots() if b.boot_id == boot_id), None)
+            start = boot.first_realtime_ns if boot is not None else 0
+            realtime, monotonic = (start or time.time_ns()) // 1000, 0
         return [("__REALTIME_TIMESTAMP", b"%d" % realtime),
                 ("__MONOTONIC_TIMESTAMP", b"%d" % monotonic),
                 ("_BOOT_ID", export.boot_id_hex(boot_id).encode()),

@@ -309,3 +309,35 @@ def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald
     again = setup.run(BOOT_D)
     assert again.returncode == 0, again.stderr
     assert len(recovered(f"MIRRORTEST={tag}")) == len(rescued)
+
+
+@pytest.mark.journald
+def test_a_boot_with_nothing_to_rescue_keeps_its_place_among_the_boots(journald, tmp_path,
+                                                                      monkeypatch):
+    """Every record of the boot was mirrored and the disk has every entry: the recovered
+    file holds only the summary, timed 1 us after the boot's last record in the ring (it
+    was stamped with the drain's time and monotonic 0, which put the crashed boot after the
+    current one in journalctl --list-boots: seen in the QEMU rescue test)."""
+    from persistlog import journalfile
+    from test_daemon import BOOT_D, SUMMARY_ID, Setup
+    if journalfile.find_remote() is None:
+        pytest.skip("systemd-journal-remote not installed (run .ci/daemon-deps.sh)")
+    monkeypatch.setenv("PERSISTLOG_BOOT_ID", str(uuid.UUID(kernel_boot_id())))
+    region, tag, _, entries = mirror_two_batches(journald, tmp_path, 10, 10)
+    with persistlog.open(region, readonly=True) as ring:
+        last = max((r for r in ring.records() if r.boot_id == str(uuid.UUID(kernel_boot_id()))),
+                   key=lambda r: r.monotonic_ns)
+    out = tmp_path / "recovered"
+    out.mkdir()
+    setup = Setup(tmp_path, journald, journal_files=True, journal_dir=out)
+    setup.region = region
+    setup.conf.write_text(f'mirror_directory = "{journald.journal_dir}"\n')
+    proc = setup.run(BOOT_D)
+    assert proc.returncode == 0, proc.stderr
+    got = subprocess.run(["journalctl", "-D", str(out), "-o", "json", "--all",
+                          "-b", kernel_boot_id()], capture_output=True, text=True,
+                         check=True).stdout
+    (summary,) = [json.loads(x) for x in got.splitlines() if x.strip()]
+    assert summary["MESSAGE_ID"] == SUMMARY_ID and summary["PERSISTLOG_RESCUED"] == "0"
+    assert summary["__REALTIME_TIMESTAMP"] == str(last.realtime_ns // 1000 + 1)
+    assert summary["__MONOTONIC_TIMESTAMP"] == str(last.monotonic_ns // 1000 + 1)
