@@ -206,3 +206,34 @@ def _state(pid):
             return f.read().rsplit(")", 1)[1].split()[0]
     except FileNotFoundError:
         return "Z"
+
+
+B = journalfile._BATCH
+
+
+@pytest.mark.parametrize("cuts, ticks", [([B, B, B], 3), ([B - 1, 1, B - 1], 2)],
+                         ids=["1 MiB pieces", "1 MiB less a byte, a byte, ..."])
+def test_a_tick_after_each_mebibyte_handed_over(tmp_path, cuts, ticks):
+    # the export stream cut into pieces anywhere (write() only concatenates them): a tick
+    # once 1 MiB or more is gathered, counted afresh after each
+    stream = b"".join(entry(i, 100 << 10) for i in range(33))
+    assert 3 * B < len(stream) < 4 * B
+    chunks, at = [], 0
+    for n in cuts:
+        chunks.append(stream[at:at + n])
+        at += n
+    chunks.append(stream[at:])
+    got = []
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    journalfile.write(final, chunks, REMOTE, expect=33, tick=lambda: got.append(1))
+    assert len(got) == ticks
+
+
+def test_journal_remote_exiting_before_it_read_everything_is_its_error(tmp_path):
+    fake = tmp_path / "remote"
+    fake.write_text("#!/bin/sh\necho 'gave up' >&2\nexit 4\n")
+    fake.chmod(0o755)
+    final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
+    # more than a pipe holds: the write meets the closed pipe (EPIPE)
+    with pytest.raises(JournalFileError, match=r"could not write .*\.journal: gave up$"):
+        journalfile.write(final, [entry(1, 8 << 20)], str(fake))
