@@ -5,7 +5,9 @@ to a real rsyslogd.
 
 Written against the survivors of the mutation run (bench/mutants/py_run.py).
 """
+import os
 import socket
+import stat
 import time
 
 import pytest
@@ -76,8 +78,12 @@ def test_the_summary_names_overwritten_only_when_known():
 
 def test_the_sent_mark_moves_to_each_boot_and_seq_it_is_pointed_at(tmp_path):
     path = tmp_path / "mark"
-    mark = syslog.SentMark(path)
-    assert path.stat().st_size == 64
+    old = os.umask(0o022)
+    try:
+        mark = syslog.SentMark(path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_size == 64 and stat.S_IMODE(path.stat().st_mode) == 0o640
     assert mark.seq(BOOT) == 0
     mark.begin(BOOT, 5)
     assert mark.seq(BOOT) == 5
