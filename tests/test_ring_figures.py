@@ -55,6 +55,7 @@ def test_a_boot_whose_records_were_all_overwritten_has_none(region, boot_env):
         assert figures(st) == dict(records=0, first_seq=0, last_seq=0, lost=0, torn=0,
                                    overwritten=3)
         assert st["used"] == 0 and list(ring.records(boot=a)) == []
+        assert [(x.boot_id, x.records) for x in ring.boots()][0] == (a, 0)
         assert ring.stats(boot=b)["records"] > 0
 
 
@@ -110,5 +111,36 @@ def test_an_empty_version_1_region_has_nothing_overwritten(region):
         f.write(_v1_image([], "0000000a-0000-0000-0000-00000000000a"))
     with persistlog.open(region, readonly=True) as ring:
         st = ring.stats()
-    assert (st["version"], st["records"], st["overwritten"], st["lost"], st["torn"]) == \
-        (1, 0, 0, 0, 0)
+    assert (st["version"], st["records"], st["overwritten"], st["lost"], st["torn"],
+            st["busy_drops"]) == (1, 0, 0, 0, 0, 0)
+
+
+def test_boot_selectors_count_from_the_current_boot_and_from_the_oldest(region, boot_env):
+    a, b, c = write_boots(region, boot_env, [1, 1, 1])
+    with persistlog.open(region, readonly=True) as ring:
+        assert [ring.resolve_boot(n) for n in (1, 2, 3, 0, -1, -2)] == [a, b, c, c, b, a]
+        for n in (4, -3):
+            with pytest.raises(persistlog.BootNotFound, match=f"^no boot {n} in .*3 boot"):
+                ring.resolve_boot(n)
+
+
+def test_a_read_only_ring_refuses_every_append(region):
+    with persistlog.open(region, size=64 << 10) as ring:
+        assert ring.append_as(2**32 - 1, "m") == 1
+        assert [r.pid for r in ring.records()] == [2**32 - 1]
+        with pytest.raises(persistlog.InvalidRecord, match="pid must be"):
+            ring.append_as(2**32, "m")
+    with persistlog.open(region, readonly=True) as ring:
+        for append in (lambda: ring.append("m"), lambda: ring.append("m", X=1),
+                       lambda: ring.append_bytes(b"m"), lambda: ring.append_as(5, "m")):
+            with pytest.raises(persistlog.PersistlogError, match="not open for appending"):
+                append()
+
+
+def test_format_region_resizes_a_file_region(tmp_path):
+    path = tmp_path / "r"
+    format_region(str(path), size=64 << 10)
+    format_region(str(path), size=128 << 10, force=True)
+    assert path.stat().st_size == 128 << 10
+    with persistlog.open(str(path), readonly=True) as ring:
+        assert ring.stats()["capacity"] == (128 << 10) - _binding.HEADER_SIZE
