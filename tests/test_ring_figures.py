@@ -144,3 +144,15 @@ def test_format_region_resizes_a_file_region(tmp_path):
     assert path.stat().st_size == 128 << 10
     with persistlog.open(str(path), readonly=True) as ring:
         assert ring.stats()["capacity"] == (128 << 10) - _binding.HEADER_SIZE
+
+
+def test_a_damaged_version_1_region_continues_past_its_one_record(region, boot_env):
+    from test_v1_upgrade import _v1_image
+    img = bytearray(_v1_image(["only"], "0000000a-0000-0000-0000-00000000000a", first_seq=5))
+    img[0] ^= 0xff  # no header magic: the version is known from the record only
+    with open(region, "wb") as f:
+        f.write(img)
+    with pytest.warns(persistlog.RegionRecovered, match="formatted as version 2"):
+        ring = persistlog.open(region)
+    with ring:
+        assert ring.append("next") == 6
