@@ -117,7 +117,10 @@ def test_socket_errors_are_one_line(tmp_path):
     with pytest.raises(syslog.SyslogUnavailable) as e:
         sender.send(b"two")
     assert str(e.value) == f"the syslog socket {path} refused a message: Connection refused"
+    sock = sender.sock
     sender.close()
+    assert sender.sock is None and sock.fileno() == -1
+    sender.close()  # twice is harmless
 
 
 def test_rfc3164_time_is_the_records_second_not_a_rounded_one():
