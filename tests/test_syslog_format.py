@@ -8,6 +8,7 @@ Written against the survivors of the mutation run (bench/mutants/py_run.py).
 import os
 import socket
 import stat
+import threading
 import time
 
 import pytest
@@ -138,3 +139,30 @@ def test_names_at_their_limits():
     # RFC 3164: APP-NAME at most 48 characters
     msg = syslog.format_rfc3164(14, NS, "a" * 60, 1, "hi")
     assert b" " + b"a" * 48 + b"[1]: hi" in msg and b"a" * 49 not in msg
+
+
+def test_a_stream_socket_gets_a_long_message_whole_and_nul_ended(tmp_path):
+    path = tmp_path / "stream-log"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    sender = syslog.Sender(path)
+    assert sender.stream
+    conn, _ = server.accept()
+    got = []
+    reader = threading.Thread(target=lambda: got.append(_read_all(conn)))
+    reader.start()
+    message = bytes(range(1, 256)) * (16 << 10)  # 4 MiB: more than a socket buffer
+    sender.send(message + b"\0x")
+    sender.close()
+    reader.join(60)
+    assert got == [message + b"\\0x\0"]
+    server.close()
+
+
+def _read_all(conn):
+    data = b""
+    while chunk := conn.recv(1 << 20):
+        data += chunk
+    conn.close()
+    return data
