@@ -37,10 +37,8 @@ DEFAULT_MUTANTS = ["M09", "M10", "M11", "M20", "M21", "M35", "M50"]
 
 # name: the harness's -D flags (smallest state space first)
 SCENARIOS = {
-    "append-scan": ["-DSCENARIO=1"],
-    "append-scan-2chunks": ["-DSCENARIO=1", "-DRECS_PER_CHUNK=1", "-DN_CHUNKS=3"],
-    "recycle": ["-DSCENARIO=2"],
-    "recycle-scan": ["-DSCENARIO=2", "-DREADER=1", "-DAPPENDS=1", "-DN_CHUNKS=1"],
+    "append-scan": ["-DSCENARIO=1", "-DAPPENDS=1"],
+    "recycle": ["-DSCENARIO=2", "-DAPPENDS=2", "-DAPPENDS_B=1"],
     "boot": ["-DSCENARIO=3"],
     "boot-wrapped": ["-DSCENARIO=3", "-DWRAPPED=1"],
 }
@@ -74,12 +72,12 @@ def parse_mutants():
     return muts
 
 
-def scratch_core(mutant):
-    """A directory holding _ring.h and _ring.c, the latter with @mutant applied."""
+def scratch_core(*mutants):
+    """A directory holding _ring.h and _ring.c, the latter with @mutants applied."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="genmc-core-"))
     shutil.copy(ROOT / "persistlog/_ring.h", d)
     src = (ROOT / "persistlog/_ring.c").read_text()
-    if mutant:
+    for mutant in mutants:
         if src.count(mutant["old"]) != 1:
             shutil.rmtree(d)
             raise SystemExit(f"{mutant['id']}: its snippet does not occur exactly once in _ring.c")
@@ -105,12 +103,9 @@ def run_scenario(genmc, model, core, name, timeout):
         if blocked:
             what += f" (+{blocked.group(1)} blocked)"
         return "verified", what, secs
-    err = re.search(r"^Error detected: .*$", out, re.M)
-    where = re.search(r"^(Assertion violation|.*genmc_ring\.c:\d+.*|.*_ring\.c:\d+.*)$", out, re.M)
-    detail = (err.group(0) if err else f"exit {r.returncode}") + \
-        (f" | {where.group(0).strip()}" if where else "")
-    if not err:
-        detail += "\n" + out[-2000:]
+    lines = [ln.strip() for ln in out.splitlines()
+             if re.match(r"(Error: |Assertion violation|Mixed-size|Non-atomic race|Event \()", ln)]
+    detail = " | ".join(lines[:4]) or f"exit {r.returncode}\n{out[-2000:]}"
     return "error", detail, secs
 
 
@@ -119,6 +114,8 @@ def main():
     ap.add_argument("scenarios", nargs="*", help=f"some of {', '.join(SCENARIOS)}")
     ap.add_argument("--mutants", nargs="*", help="mutant IDs (ring_mutants.txt, "
                     "bench/genmc/mutants.txt), or 'all'")
+    ap.add_argument("--patch", action="append", default=[],
+                    help="apply a listed change (a fix, F*) before verifying; repeatable")
     ap.add_argument("--model", default="rc11", choices=["rc11", "ra", "imm", "tso", "sc"])
     ap.add_argument("--genmc", help="path of the genmc binary (default: PATH, /root/genmc-build)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per GenMC run")
@@ -136,8 +133,14 @@ def main():
         return 1
 
     ok = True
+    muts = parse_mutants()
+    unknown = [p for p in args.patch if p not in muts]
+    if unknown:
+        print(f"no such change: {', '.join(unknown)}", file=sys.stderr)
+        return 1
+    patches = [muts[p] for p in args.patch]
     if args.mutants is None:
-        core = scratch_core(None)
+        core = scratch_core(*patches)
         try:
             for name in names:
                 verdict, what, secs = run_scenario(genmc, args.model, core, name, args.timeout)
@@ -147,7 +150,6 @@ def main():
             shutil.rmtree(core)
         return 0 if ok else 1
 
-    muts = parse_mutants()
     extra = [m for m in muts if m.startswith("G")]
     ids = (DEFAULT_MUTANTS + extra) if args.mutants in ([], ["all"]) else args.mutants
     for mid in ids:
@@ -155,7 +157,7 @@ def main():
             print(f"{mid}: no such mutant", file=sys.stderr)
             ok = False
             continue
-        core = scratch_core(muts[mid])
+        core = scratch_core(*patches, muts[mid])
         verdict, detail, t0 = "survived", "", time.monotonic()
         try:
             for name in names:
