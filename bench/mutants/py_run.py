@@ -39,8 +39,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
 MARKS = "not qemu and not journald"
 # Modules whose tests carry the journald mark only because the sanitizer run must not
-# start systemd-journal-remote under its preloaded libasan: these tests need
-# journal-remote and journalctl, not a journald; their lists name only such tests.
+# start systemd-journal-remote under its preloaded libasan: their lists name only tests
+# that need journal-remote and journalctl, not the system's journald (the one journal
+# files test named starts an isolated journald of its own, tests/journald.py).
 MARKS_OF = {"persistlog/export.py": "not qemu", "persistlog/journalfile.py": "not qemu"}
 
 # module -> the tests that exercise it (pytest arguments, run from the copy);
@@ -59,8 +60,8 @@ MODULES = {
         "tests/test_record_payloads.py", "tests/test_api.py", "tests/test_hostile_bytes.py",
         "tests/test_export.py", "tests/test_fuzz_regressions.py"],
     "persistlog/ring.py": [
-        "tests/test_ring_figures.py", "tests/test_api.py", "tests/test_appendv.py", "tests/test_duplicates_and_crc.py",
-        "tests/test_boot_table.py", "tests/test_rebuild.py", "tests/test_v1_upgrade.py",
+        "tests/test_ring_figures.py", "tests/test_api.py", "tests/test_appendv.py",
+        "tests/test_duplicates_and_crc.py", "tests/test_boot_table.py", "tests/test_rebuild.py", "tests/test_v1_upgrade.py",
         "tests/test_cli_follow.py", "tests/test_header_damage.py"],
     "persistlog/export.py": ["tests/test_export_fields.py", "tests/test_export.py"],
     "persistlog/statefile.py": ["tests/test_statefile.py", "tests/test_mirror.py"],
