@@ -35,20 +35,22 @@ sys.path.insert(0, sys.argv[3])
 from persistlog._binding import crc32c
 path, seconds = sys.argv[1], float(sys.argv[2])
 rng = random.Random(int(sys.argv[4]))
+spare = int(sys.argv[5]) if len(sys.argv) > 5 else 0  # data-area bytes left alone
 f = open(path, "r+b")
 mm = mmap.mmap(f.fileno(), 0)
 size, end, n = len(mm), time.monotonic() + seconds, 0
+low = 4096 + spare if spare else 0  # where data scribbles may start
 while time.monotonic() < end:
     kind = rng.random()
     if kind < 0.6:      # random bytes at a random offset
         junk = os.urandom(rng.randint(1, 64))
-        off = rng.randrange(size - len(junk))
+        off = rng.randrange(low, size - len(junk))
         mm[off:off + len(junk)] = junk
     elif kind < 0.75:   # a header word anywhere in the header page
         off = rng.randrange(0, 4096, 4)
         mm[off:off + 4] = os.urandom(4)
     elif kind < 0.9:    # a record-looking header claiming a random length, crc wrong
-        off = 4096 + rng.randrange(0, size - 4096 - 80, 8)
+        off = 4096 + rng.randrange(spare, size - 4096 - 80, 8)
         mm[off:off + 24] = b"LOG2" + rng.choice([b"CMTD", b"RSVD"]) + os.urandom(8) + \
             struct.pack("<I", rng.choice([0, 79, 80, 81, 1 << 18, 1 << 31, rng.randrange(1 << 32)])) \
             + os.urandom(4)
@@ -56,7 +58,7 @@ while time.monotonic() < end:
         cs, key = struct.unpack_from("<I", mm, 64)[0], struct.unpack_from("<I", mm, 72)[0]
         if cs not in [4096 << k for k in range(9)]:
             cs = 8192  # the header's was scribbled: a 1 MiB region's
-        index = rng.randrange((size - 4096) // cs)
+        index = rng.randrange(spare // cs, (size - 4096) // cs)
         chunk = 4096 + index * cs
         gen = struct.unpack_from("<Q", mm, chunk + 16)[0]
         p = rng.randrange(192, cs - 200, 8)
@@ -222,15 +224,24 @@ def test_reader_and_cli_survive_a_hostile_writer(attacked, tmp_path, capsys):
 
 @pytest.mark.journald
 def test_daemon_drains_a_region_under_attack(tmp_path, c_writer, journald):
-    """The daemon drains an earlier boot while the region is scribbled on: exit 0, no traceback."""
+    """The daemon drains an earlier boot while the region is scribbled on: exit 0, no
+    traceback, and every honest record reaches the journal, once and intact.  The
+    scribbler spares the data area's first half, where the 3,000 honest records lie, and
+    attacks the header page (geometry, key, boot table) and the other half (junk,
+    record-looking headers, forged records with right crcs) the whole time; so the count
+    is exact and does not depend on how far the scribbler got before a drain read."""
     from test_daemon import Setup  # the daemon tests' ring, state and journald plumbing
 
     setup = Setup(tmp_path, journald, ring_size=SIZE)
     earlier = "eeeeeeee-0000-4000-8000-00000000000e"
     setup.write_boot(earlier, 3000, lambda i: (f"earlier boot {i}", {"n": i}))
+    spare = (SIZE - 4096) // 2
+    with persistlog.open(str(setup.region), readonly=True) as ring:
+        last = max(e[7] + 80 + len(e[6]) for e in ring._scan().entries())  # in the data area
+    assert last <= spare, "the honest records do not fit in the spared half"
     root = os.path.dirname(os.path.dirname(persistlog.__file__))
     hostile = subprocess.Popen([sys.executable, "-c", HOSTILE, str(setup.region), "8", root,
-                                "7"], stdout=subprocess.PIPE, text=True)
+                                "7", str(spare)], stdout=subprocess.PIPE, text=True)
     try:
         runs = 0
         while hostile.poll() is None or runs < 3:
@@ -239,52 +250,15 @@ def test_daemon_drains_a_region_under_attack(tmp_path, c_writer, journald):
             assert proc.returncode == 0, proc.stderr[-2000:]
             runs += 1
         assert hostile.wait(60) == 0, "the hostile writer died: the drain was not attacked"
+        scribbles = int(hostile.stdout.read())
     finally:
         hostile.kill()
+    assert scribbles > 1000
     sent = setup.drained(earlier)
     honest = [e for e in sent if e["MESSAGE"].startswith("earlier boot ")]
-    assert len(honest) >= 100, f"only {len(honest)} of 3000 honest records reached the journal"
     for e in honest:
         assert e["MESSAGE"] == f"earlier boot {e['N']}", "an honest record arrived damaged"
-    print(f"\ndaemon: {runs} drains under attack, exit 0 each; {len(honest)} honest records "
-          f"of 3000 reached the journal intact")
-
-
-def test_memory_stays_linear_in_the_region_size_for_the_densest_region(tmp_path, boot_env):
-    """The most a writer can make a reader hold: a region packed with the smallest records
-    (80 bytes, no payload, with right crcs), every other one from a boot of its own.  Peak
-    RSS of the CLI and of a reader that lists every record grows by at most 32 bytes per
-    byte of region over an empty region of the same size (a Record, its dict and a Boot)."""
-    size = 4 << 20
-    empty, dense = str(tmp_path / "empty"), str(tmp_path / "dense")
-    for path in (empty, dense):
-        with persistlog.open(path, size=size):
-            pass
-    with open(dense, "r+b") as f:
-        img = bytearray(f.read())
-        cs, n_chunks = struct.unpack_from("<II", img, 64)
-        key = struct.unpack_from("<I", img, 72)[0]
-        n = 0
-        for index in range(n_chunks):
-            chunk, gen = 4096 + index * cs, index + 1
-            struct.pack_into("<QQ", img, chunk + 8, ord("S") | gen << 8, gen)  # sealed
-            for off in range(192, cs - 79, 80):
-                boot = struct.pack("<QQ", n, 1) if n % 2 else bytes(16)
-                body = struct.pack("<IIQQQQ16sII", 80, 0, n + 1, gen, n, n, boot, 1, 1)
-                crc = _binding.crc32c(struct.pack("<II", index, off) + body) ^ key
-                img[chunk + off:chunk + off + 80] = b"LOG2CMTD" + struct.pack("<II", crc, crc) + body
-                n += 1
-        f.seek(0)
-        f.write(img)
-    with persistlog.open(dense, readonly=True) as ring:
-        assert ring.stats()["records"] == n, "the dense region does not read as built"
-    figures = []
-    for name in ("dump-json", "stat", "list-boots", "api"):
-        _rc, _o, _e, base = _run(_commands(empty)[name], 120)
-        rc, out, err, rss = _run(_commands(dense)[name], 300)
-        assert rc == 0 and "Traceback" not in err, f"{name}: {err[-2000:]}"
-        assert rss - base <= 32 * size // 1024, f"{name}: {rss} KiB for {size >> 20} MiB"
-        figures.append(f"{name} {rss} KiB (empty region {base} KiB, "
-                       f"{(rss - base) * 1024 / size:.1f} bytes per region byte)")
-    print(f"\ndensest {size >> 20} MiB region, {n} records of {n // 2 + 1} boots: peak RSS "
-          + ", ".join(figures))
+    assert sorted(int(e["N"]) for e in honest) == list(range(3000)), \
+        f"{len(honest)} of 3000 honest records reached the journal (each once?)"
+    print(f"\ndaemon: {runs} drains under attack ({scribbles} scribbles), exit 0 each; "
+          f"all 3000 honest records reached the journal once, intact")
