@@ -132,6 +132,26 @@ else:
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 
 
+#: ``$PERSISTLOG_TEST_KILL_AT``: the daemon SIGKILLs itself at a test point, so that a
+#: test kills it at an instant its seed reproduces, not one the machine's speed picks
+#: (tests/test_daemon.py): ``N`` at the Nth test point of the run, ``NAME:N`` at the Nth
+#: of that name.  The names: ``delivered`` (a record handed to the sink), ``synced``
+#: (the sink synced, the cursor not yet advanced), ``advanced`` (the cursor advanced),
+#: ``archived``, ``summary_sent`` (not yet synced), ``summary_synced`` (the boot not yet
+#: marked drained).  Unset: no test point does anything.
+_KILL_NAME, _, _kill_n = (os.environ.get("PERSISTLOG_TEST_KILL_AT") or "").rpartition(":")
+_KILL_AT = int(_kill_n) if _kill_n.isdigit() else 0
+_points = {}
+
+
+def _testpoint(name):
+    """Count test point ``name``; SIGKILL this process if it is the one asked for."""
+    n = _points[name] = _points.get(name, 0) + 1
+    total = _points[""] = _points.get("", 0) + 1
+    if (n if _KILL_NAME else total) == _KILL_AT and _KILL_NAME in ("", name):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def choose_sink(cfg):
     """The sink of settings ``cfg``: its ``sink``, or for "auto" journald when journald's
     socket exists, else syslog when ``cfg.syslog_socket`` exists, else archive."""
@@ -480,6 +500,8 @@ class Drainer:
                     if delay > 0:
                         time.sleep(delay)
                 self.deliver(rec)
+                if _KILL_AT:
+                    _testpoint("delivered")
                 last = rec.seq
                 pending += 1
                 done += 1
@@ -515,7 +537,11 @@ class Drainer:
             self.mark.flush()
         else:
             journal.sync()
+        if _KILL_AT:
+            _testpoint("synced")
         self.cursor.advance(boot_id, seq)
+        if _KILL_AT:
+            _testpoint("advanced")
         self.notify.tick()
 
     def finish_boot(self, boot_id):
@@ -524,6 +550,8 @@ class Drainer:
         archive.write(self.cfg.archive_dir, boot_id, self.ring.records(boot=boot_id),
                       lost=st["lost"], torn=st["torn"], overwritten=st["overwritten"],
                       region=self.region)
+        if _KILL_AT:
+            _testpoint("archived")
         path = archive.path_for(self.cfg.archive_dir, boot_id)
         if self.sink == "archive":
             self.progress.say(f"persistlog: boot {boot_id}: archived in {path}")
@@ -535,7 +563,11 @@ class Drainer:
         elif self.remote is None and not journal.summary_sent(boot_id, self.region):
             journal.send_summary(boot_id, st["records"], st["first_seq"], st["last_seq"],
                                  st["lost"], st["torn"], self.region, st["overwritten"])
+            if _KILL_AT:
+                _testpoint("summary_sent")
             journal.sync()
+        if _KILL_AT:
+            _testpoint("summary_synced")
         self.cursor.mark_drained(boot_id, keep={b.boot_id for b in self.ring.boots()})
         for p in archive.prune(self.cfg.archive_dir, self.cfg.archive_keep,
                                self.cfg.archive_max_bytes):

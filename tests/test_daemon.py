@@ -216,6 +216,56 @@ def test_sigkill_at_random_instants_sends_every_record_exactly_once(tmp_path, jo
         assert setup.cursor()[boot]["drained"]
 
 
+BOOT_END_POINTS = ("archived", "summary_sent", "summary_synced")
+
+
+def test_sigkill_at_seeded_test_points_sends_every_record_exactly_once(tmp_path, journald):
+    """As above, but each kill lands at the daemon's Nth test point
+    ($PERSISTLOG_TEST_KILL_AT: after a record is delivered, between journald's sync and the
+    cursor's advance and after it, after the archive, between the summary's send and its
+    sync, before the drained mark), or at the Nth point of one name, both drawn from a fixed
+    seed: the instants are the same on every machine and every run, so a failure
+    reproduces from the seed."""
+    setup = Setup(tmp_path, journald)
+    setup.write_boot(BOOT_A, 1000)
+    setup.write_boot(BOOT_B, 1000)
+    expected = {b: [r.seq for r in setup.ring_records(b)] for b in (BOOT_A, BOOT_B)}
+    rng = random.Random(20261130)
+    points = []
+    for runs in range(1, 300):
+        # mostly early in a run (each resumes from its cursor), so the kills step through
+        # the whole drain, boot ends included; now and then late, or past the end
+        # (or at a named point: a boot's end has few points among a thousand deliveries)
+        pick = rng.random()
+        if pick < 0.3:
+            n = f"{rng.choice(BOOT_END_POINTS)}:{rng.randint(1, 2)}"
+        elif pick < 0.4:
+            n = f"{rng.choice(('synced', 'advanced'))}:{rng.randint(1, 10)}"
+        else:
+            n = str(rng.randint(1, 150) if pick < 0.9 else rng.randint(1, 3000))
+        proc = journald.run(setup.argv("--sync-every", "100"), check=False,
+                            env=setup.env(BOOT_C, PERSISTLOG_TEST_KILL_AT=n),
+                            capture_output=True, text=True)
+        if proc.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL):
+            points.append(n)
+            continue
+        assert proc.returncode == 0, proc.stderr
+        if len(points) >= 20:
+            break
+        # finished before enough kills: another boot to drain, as in the test above
+        boot = f"eeeeeeee-0000-4000-8000-{runs:012d}"
+        setup.write_boot(boot, 1000)
+        expected[boot] = [r.seq for r in setup.ring_records(boot)]
+    else:
+        pytest.fail("the drain never completed")
+    print(f"{len(points)} SIGKILLs at test points {points} in {runs} runs")
+    for boot, seqs in expected.items():
+        assert_exactly_once(setup.drained(boot), seqs, boot)
+        assert len(setup.summaries(boot)) == 1, f"boot {boot}: summary not sent exactly once"
+        assert archive.find(setup.archives, boot), f"boot {boot}: not archived"
+        assert setup.cursor()[boot]["drained"], boot
+
+
 def test_two_boots_drain_in_order_and_a_drained_boot_is_not_sent_again(setup):
     setup.write_boot(BOOT_A, 300)
     setup.write_boot(BOOT_B, 200)
