@@ -113,7 +113,12 @@ def write(final, chunks, remote, expect=None, tick=None):
     tmp_dir = final.parent.parent / TMP_DIR
     tmp = tmp_dir / f"{final.stem}.{os.getpid()}{SUFFIX}"
     try:
-        os.makedirs(final.parent, mode=0o2755, exist_ok=True)
+        if not final.parent.is_dir():
+            os.makedirs(final.parent, mode=0o2755, exist_ok=True)
+            # mkdir(2) drops S_ISGID from the mode it is given (mkdir(2): "the set-group-ID
+            # bit ... is inherited from the parent", not taken from mode); journald's
+            # machine directory has it, so that its files take the directory's group
+            os.chmod(final.parent, 0o2755)
         os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
         for stale in tmp_dir.glob(f"{final.stem}.*{SUFFIX}"):
             stale.unlink(missing_ok=True)

@@ -86,8 +86,6 @@ def test_write_makes_the_file_atomically_in_a_journald_shaped_directory(tmp_path
     assert [json.loads(x)["MESSAGE"] for x in out.splitlines()] == ["m1", "m2", "m3", "m4"]
 
 
-@pytest.mark.xfail(strict=True, reason="mkdir(2) ignores S_ISGID in its mode: the machine "
-                   "directory is made 0755, not 2755 as write()'s docstring says")
 def test_the_machine_directory_is_made_setgid_as_journalds(tmp_path):
     final = journalfile.final_path(tmp_path, MID, BOOT, "/dev/r")
     journalfile.write(final, [entry(1)], REMOTE)
