@@ -63,6 +63,15 @@ def test_a_header_flipped_under_attach_never_moves_a_writer_outside(region, boot
     assert outcomes.get(0) and outcomes.get(2), f"the flips were never seen: {outcomes}"
 
 
+def _wait_for_acks(acks, n, after=None, timeout=120):
+    """Wait until every writer has acknowledged *n* records (more than *after*'s count)."""
+    after = after or {}
+    deadline = time.monotonic() + timeout
+    while any(len(_acks(a)) < after.get(w, 0) + n for w, a in acks.items()):
+        assert time.monotonic() < deadline, "the writers made no progress"
+        time.sleep(0.01)
+
+
 def test_a_rebuild_beside_live_writers_hands_out_no_seq_twice(region, boot_env, c_writer,
                                                               tmp_path):
     boot = boot_env()
@@ -70,14 +79,16 @@ def test_a_rebuild_beside_live_writers_hands_out_no_seq_twice(region, boot_env, 
         pass
     procs, acks = _start_many(c_writer, region, boot, tmp_path, 3, 5000)
     try:
-        time.sleep(0.3)
+        # by the writers' progress, not by time: a loaded machine gives one writer few
+        # turns in a fixed 0.3 s (CI once saw 36 of its records, too few to judge)
+        _wait_for_acks(acks, 200)
         with open(region, "r+b") as f:  # damage: the header crc no longer matches
             mm = mmap.mmap(f.fileno(), 0)
             mm[60:64] = bytes(4)
             mm.close()
         with warnings.catch_warnings(record=True), persistlog.open(region) as ring:
             assert ring.outcome == "invalid", ring.report
-        time.sleep(0.5)
+        _wait_for_acks(acks, 200, after={w: len(_acks(a)) for w, a in acks.items()})
     finally:
         for p in procs:
             p.send_signal(signal.SIGKILL)
@@ -92,9 +103,12 @@ def test_a_rebuild_beside_live_writers_hands_out_no_seq_twice(region, boot_env, 
     taken = next_seq - 1
     assert st["records"] + st["torn"] + st["overwritten"] <= taken
     assert taken - (st["records"] + st["torn"] + st["overwritten"]) <= len(procs)
+    shown = 0
     for w, ack in acks.items():
         acked = _acks(ack)
         present = [s for s in acked if s in seqs]
         assert present == list(acked[len(acked) - len(present):]), \
             f"writer {w}: an acknowledged record missing among its newest"
-        assert len(present) > 100, f"writer {w}: too few records to show anything"
+        assert present, f"writer {w}: none of its records left to judge"
+        shown += len(present)
+    assert shown > 300, f"only {shown} acknowledged records left: too few to show anything"
