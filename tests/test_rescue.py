@@ -261,6 +261,22 @@ def test_entries_flushed_to_var_are_not_rescued_again(tmp_path, monkeypatch):
     print(f"rescued: {len(got)} of {len(mirrored(region, tag))}")
 
 
+def daemon_of_the_next_boot(journald, tmp_path, region):
+    """Run ``persistlog daemon --once`` over ``region`` as a later boot (BOOT_D: the
+    kernel's boot, which the mirror's records belong to, is then an earlier one), writing
+    journal files into tmp_path/recovered and rescuing from journald's directory; returns
+    (Setup, that directory, the finished process), having checked it exited 0."""
+    from test_daemon import BOOT_D, Setup
+    out = tmp_path / "recovered"
+    out.mkdir()
+    setup = Setup(tmp_path, journald, journal_files=True, journal_dir=out)
+    setup.region = region
+    setup.conf.write_text(f'mirror_directory = "{journald.journal_dir}"\n')
+    proc = setup.run(BOOT_D)
+    assert proc.returncode == 0, proc.stderr
+    return setup, out, proc
+
+
 @pytest.mark.journald
 def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald, tmp_path,
                                                                         monkeypatch):
@@ -269,7 +285,7 @@ def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald
     journal file, marked PERSISTLOG_RESCUED=1, with the count in the boot's summary; a second
     run writes nothing again."""
     from persistlog import journalfile
-    from test_daemon import BOOT_D, SUMMARY_ID, Setup
+    from test_daemon import BOOT_D, SUMMARY_ID
     if journalfile.find_remote() is None:
         pytest.skip("systemd-journal-remote not installed (run .ci/daemon-deps.sh)")
     # the mirror's ring boot is the kernel's, as on a real machine (conftest sets another)
@@ -280,14 +296,7 @@ def test_the_daemon_writes_the_rescued_tail_into_the_crashed_boots_file(journald
     on_disk = journal_entries(journald.journal_dir, MIRRORTEST=tag)
     assert len(on_disk) < len(entries)
 
-    out = tmp_path / "recovered"
-    out.mkdir()
-    setup = Setup(tmp_path, journald, journal_files=True, journal_dir=out)
-    setup.region = region
-    setup.conf.write_text(f'mirror_directory = "{journald.journal_dir}"\n')
-    # a later boot: the kernel's boot, which the mirror's records belong to, is an earlier one
-    proc = setup.run(BOOT_D)
-    assert proc.returncode == 0, proc.stderr
+    setup, out, proc = daemon_of_the_next_boot(journald, tmp_path, region)
     assert "rescued from the mirror" in proc.stderr, proc.stderr
 
     def recovered(*match):
@@ -319,7 +328,7 @@ def test_a_boot_with_nothing_to_rescue_keeps_its_place_among_the_boots(journald,
     was stamped with the drain's time and monotonic 0, which put the crashed boot after the
     current one in journalctl --list-boots: seen in the QEMU rescue test)."""
     from persistlog import journalfile
-    from test_daemon import BOOT_D, SUMMARY_ID, Setup
+    from test_daemon import SUMMARY_ID
     if journalfile.find_remote() is None:
         pytest.skip("systemd-journal-remote not installed (run .ci/daemon-deps.sh)")
     monkeypatch.setenv("PERSISTLOG_BOOT_ID", str(uuid.UUID(kernel_boot_id())))
@@ -327,13 +336,7 @@ def test_a_boot_with_nothing_to_rescue_keeps_its_place_among_the_boots(journald,
     with persistlog.open(region, readonly=True) as ring:
         last = max((r for r in ring.records() if r.boot_id == str(uuid.UUID(kernel_boot_id()))),
                    key=lambda r: r.monotonic_ns)
-    out = tmp_path / "recovered"
-    out.mkdir()
-    setup = Setup(tmp_path, journald, journal_files=True, journal_dir=out)
-    setup.region = region
-    setup.conf.write_text(f'mirror_directory = "{journald.journal_dir}"\n')
-    proc = setup.run(BOOT_D)
-    assert proc.returncode == 0, proc.stderr
+    _, out, _ = daemon_of_the_next_boot(journald, tmp_path, region)
     got = subprocess.run(["journalctl", "-D", str(out), "-o", "json", "--all",
                           "-b", kernel_boot_id()], capture_output=True, text=True,
                          check=True).stdout
