@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * A model-checking harness of the C core for GenMC (docs/MODELCHECK.md,
- * bench/genmc/run.sh): two or three threads run the real reserve/commit,
+ * bench/genmc/run.py): two or three threads run the real reserve/commit,
  * chunk hand-over, scan and boot-registration code of persistlog/_ring.c
  * (#included below, unchanged) over a tiny region in a static buffer, and
  * GenMC explores every execution the memory model (RC11 by default) allows.
