@@ -952,12 +952,31 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 		if (no && (w & 0xffffffffu) == hash) {
 			struct plr_boot_entry *e = boot_entry(r->base, no);
 			uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + spin_ns;
+			struct plr_boot_entry seen;
 			bool ready;
 
 			for (;;) {
 				/* [B2] state before fields; pairs with [B1] */
-				ready = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE) == BOOT_READY &&
-					__atomic_load_n(&e->boot_no, __ATOMIC_RELAXED) == no;
+				ready = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE) == BOOT_READY;
+				if (ready) {
+					/*
+					 * One entry whole, by its crc: READY may still be the
+					 * slot's older boot's while the winner rewrites the
+					 * fields, and on a weakly ordered CPU the loads below
+					 * may see old and new words mixed (GenMC found a loser
+					 * that read boot_no new, boot_id half old, and started
+					 * the same boot again: docs/MODELCHECK.md).
+					 */
+					memset(&seen, 0, sizeof(seen));
+					memcpy(seen.boot_id, e->boot_id, PLR_BOOT_ID_SIZE);
+					seen.boot_no = __atomic_load_n(&e->boot_no, __ATOMIC_RELAXED);
+					seen.first_seq = __atomic_load_n(&e->first_seq, __ATOMIC_RELAXED);
+					seen.realtime_ns = __atomic_load_n(&e->realtime_ns,
+									   __ATOMIC_RELAXED);
+					seen.crc = __atomic_load_n(&e->crc, __ATOMIC_RELAXED);
+					ready = seen.boot_no == no &&
+						seen.crc == plr_crc32c(0, &seen, BOOT_CRC_LEN);
+				}
 				if (ready || clock_ns(CLOCK_MONOTONIC) >= deadline)
 					break;
 				sched_yield();
@@ -970,7 +989,7 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 				r->boot_no = (uint32_t)no;
 				return 0;
 			}
-			if (memcmp(e->boot_id, r->boot_id, PLR_BOOT_ID_SIZE) == 0) {
+			if (memcmp(seen.boot_id, r->boot_id, PLR_BOOT_ID_SIZE) == 0) {
 				r->boot_no = (uint32_t)no;
 				return 0;
 			}
@@ -1670,7 +1689,7 @@ static int walk_chunk(struct scan_state *st, const uint8_t *data, uint32_t index
 			continue;
 		}
 		st->headers_seen++;
-		/* [R1] commit before the payload; pairs with [W1] */
+		/* [R1] commit before the payload and crc; pairs with [W1] */
 		commit = __atomic_load_n((const uint32_t *)(chunk + p + 4), __ATOMIC_ACQUIRE);
 		if (commit == REC_RESERVED) {
 			if (add_torn(st, rec.seq) < 0)
@@ -1683,6 +1702,14 @@ static int walk_chunk(struct scan_state *st, const uint8_t *data, uint32_t index
 			p += (uint32_t)align_up(rec.len);
 			continue;
 		}
+		/*
+		 * The writer stores crc with the payload, after the header copied
+		 * above: that copy may hold the RESERVED record's crc (GenMC found a
+		 * scan that counted a record committed meanwhile as corrupt).
+		 * Read it again, after [R1].
+		 */
+		rec.crc = __atomic_load_n((const uint32_t *)(chunk + p + offsetof(struct plr_rec, crc)),
+					  __ATOMIC_RELAXED);
 		plen = rec.len - PLR_REC_HDR_SIZE;
 		if (!grow((void **)&s->buf, &st->cap_buf, s->buf_len + PLR_BOOT_ID_SIZE + plen, 1))
 			return PLR_ENOMEM;
