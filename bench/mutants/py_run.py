@@ -100,9 +100,7 @@ def exclude_patterns():
 def copy_tree(dst, worktree):
     """run.py's copy of the tree (HEAD, or the work tree), with its core built in place."""
     _c_run.copy_tree(dst, worktree)
-    b = subprocess.run([sys.executable, "-c",
-                        "from persistlog._build import ffibuilder; ffibuilder.compile()"],
-                       cwd=dst, capture_output=True, text=True)
+    b = _c_run.build_in_place(dst)
     if b.returncode:
         sys.exit("the copy's core does not build:\n" + b.stderr[-2000:])
 
