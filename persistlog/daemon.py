@@ -145,7 +145,10 @@ _points = {}
 
 
 def _testpoint(name):
-    """Count test point ``name``; SIGKILL this process if it is the one asked for."""
+    """Count test point ``name``; SIGKILL this process if it is the one asked for.
+    Unarmed (the variable unset), it returns at once."""
+    if not _KILL_AT:
+        return
     n = _points[name] = _points.get(name, 0) + 1
     total = _points[""] = _points.get("", 0) + 1
     if (n if _KILL_NAME else total) == _KILL_AT and _KILL_NAME in ("", name):
@@ -500,8 +503,7 @@ class Drainer:
                     if delay > 0:
                         time.sleep(delay)
                 self.deliver(rec)
-                if _KILL_AT:
-                    _testpoint("delivered")
+                _testpoint("delivered")
                 last = rec.seq
                 pending += 1
                 done += 1
@@ -537,11 +539,9 @@ class Drainer:
             self.mark.flush()
         else:
             journal.sync()
-        if _KILL_AT:
-            _testpoint("synced")
+        _testpoint("synced")
         self.cursor.advance(boot_id, seq)
-        if _KILL_AT:
-            _testpoint("advanced")
+        _testpoint("advanced")
         self.notify.tick()
 
     def finish_boot(self, boot_id):
@@ -550,8 +550,7 @@ class Drainer:
         archive.write(self.cfg.archive_dir, boot_id, self.ring.records(boot=boot_id),
                       lost=st["lost"], torn=st["torn"], overwritten=st["overwritten"],
                       region=self.region)
-        if _KILL_AT:
-            _testpoint("archived")
+        _testpoint("archived")
         path = archive.path_for(self.cfg.archive_dir, boot_id)
         if self.sink == "archive":
             self.progress.say(f"persistlog: boot {boot_id}: archived in {path}")
@@ -563,11 +562,9 @@ class Drainer:
         elif self.remote is None and not journal.summary_sent(boot_id, self.region):
             journal.send_summary(boot_id, st["records"], st["first_seq"], st["last_seq"],
                                  st["lost"], st["torn"], self.region, st["overwritten"])
-            if _KILL_AT:
-                _testpoint("summary_sent")
+            _testpoint("summary_sent")
             journal.sync()
-        if _KILL_AT:
-            _testpoint("summary_synced")
+        _testpoint("summary_synced")
         self.cursor.mark_drained(boot_id, keep={b.boot_id for b in self.ring.boots()})
         for p in archive.prune(self.cfg.archive_dir, self.cfg.archive_keep,
                                self.cfg.archive_max_bytes):
