@@ -12,6 +12,7 @@ build it here.
     python3 bench/genmc/run.py --mutants M09 M10 G01
     python3 bench/genmc/run.py --mutants all        # the survivors and the extra set
     python3 bench/genmc/run.py --model ra           # another memory model (default rc11)
+    python3 bench/genmc/run.py --rev HEAD scan-recycle   # _ring.c as committed
 
 One line per scenario: verified (with GenMC's count of executions explored
 and the time) or the error GenMC reported; per mutant, killed (by which
@@ -46,6 +47,9 @@ SCENARIOS = {
     "boot": ["-DSCENARIO=3"],
     "boot-wrapped": ["-DSCENARIO=3", "-DWRAPPED=1"],
     "boot-slow-winner": ["-DSCENARIO=3", "genmc:-disable-spin-assume"],
+    # a scan walks the one chunk while a writer recycles it: old record (seq 1)
+    # written and sealed before the threads start, new record (seq 2) over it
+    "scan-recycle": ["-DSCENARIO=4", "-DPAYLOAD=8u"],
 }
 
 
@@ -77,11 +81,22 @@ def parse_mutants():
     return muts
 
 
-def scratch_core(*mutants):
-    """A directory holding _ring.h and _ring.c, the latter with @mutants applied."""
+def core_file(name, rev):
+    """persistlog/@name as in the work tree, or as committed at @rev."""
+    if rev is None:
+        return (ROOT / "persistlog" / name).read_text()
+    r = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:persistlog/{name}"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"--rev {rev}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def scratch_core(*mutants, rev=None):
+    """A directory holding _ring.h and _ring.c (of @rev), the latter with @mutants applied."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="genmc-core-"))
-    shutil.copy(ROOT / "persistlog/_ring.h", d)
-    src = (ROOT / "persistlog/_ring.c").read_text()
+    (d / "_ring.h").write_text(core_file("_ring.h", rev))
+    src = core_file("_ring.c", rev)
     for mutant in mutants:
         if src.count(mutant["old"]) != 1:
             shutil.rmtree(d)
@@ -126,6 +141,8 @@ def main():
     ap.add_argument("--model", default="rc11", choices=["rc11", "ra", "imm", "tso", "sc"])
     ap.add_argument("--genmc", help="path of the genmc binary (default: PATH, /root/genmc-build)")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per GenMC run")
+    ap.add_argument("--rev", help="check persistlog/_ring.[ch] as committed at this git "
+                    "revision, not the work tree's")
     args = ap.parse_args()
 
     genmc = find_genmc(args.genmc)
@@ -147,7 +164,7 @@ def main():
         return 1
     patches = [muts[p] for p in args.patch]
     if args.mutants is None:
-        core = scratch_core(*patches)
+        core = scratch_core(*patches, rev=args.rev)
         try:
             for name in names:
                 verdict, what, secs = run_scenario(genmc, args.model, core, name, args.timeout)
@@ -164,7 +181,7 @@ def main():
             print(f"{mid}: no such mutant", file=sys.stderr)
             ok = False
             continue
-        core = scratch_core(*patches, muts[mid])
+        core = scratch_core(*patches, muts[mid], rev=args.rev)
         verdict, detail, t0 = "survived", "", time.monotonic()
         try:
             for name in names:
