@@ -42,7 +42,11 @@ MARKS = "not qemu and not journald"
 # start systemd-journal-remote under its preloaded libasan: their lists name only tests
 # that need journal-remote and journalctl, not the system's journald (the one journal
 # files test named starts an isolated journald of its own, tests/journald.py).
-MARKS_OF = {"persistlog/export.py": "not qemu", "persistlog/journalfile.py": "not qemu"}
+MARKS_OF = {"persistlog/export.py": "not qemu", "persistlog/journalfile.py": "not qemu",
+            # the daemon's drain, the mirror and much of the CLI are tested against a real,
+            # isolated journald (tests/journald.py): their lists include the journald tests
+            "persistlog/daemon.py": "not qemu", "persistlog/mirror.py": "not qemu",
+            "persistlog/cli.py": "not qemu"}
 
 # module -> the tests that exercise it (pytest arguments, run from the copy);
 # fast, exact ones first: -x stops at the first failure
@@ -74,11 +78,20 @@ MODULES = {
     "persistlog/journalfile.py": [
         "tests/test_journalfile_unit.py",
         "tests/test_journal_files.py::test_plain_journalctl_shows_the_crashed_boot_at_its_own_time_pid_and_boot"],
-    # the daemon's drain to journald is tested only by journald-marked tests (deselected)
-    "persistlog/daemon.py": ["tests/test_daemon_archive.py", "tests/test_archive_fsync.py",
-                             "tests/test_syslog_sink.py"],
-    "persistlog/mirror.py": ["tests/test_mirror.py"],
-    "persistlog/cli.py": ["tests/test_cli.py"],
+    # the drain to journald, archives, sinks, the rescued tail; the 60,000-record SIGTERM
+    # test (about a minute) comes last in test_daemon.py's order anyway
+    "persistlog/daemon.py": [
+        "tests/test_daemon.py::test_bad_config_is_one_line_and_exit_3",
+        "tests/test_daemon.py::test_missing_region_is_exit_4",
+        "tests/test_daemon.py::test_previous_boot_drains_completely_every_field_round_trips",
+        "tests/test_daemon_archive.py", "tests/test_archive_fsync.py", "tests/test_syslog_sink.py",
+        "tests/test_daemon.py", "tests/test_rescue.py"],
+    "persistlog/mirror.py": ["tests/test_mirror.py", "tests/test_rescue.py"],
+    "persistlog/cli.py": [
+        "tests/test_cli.py", "tests/test_cli_journalctl.py", "tests/test_cli_cat.py",
+        "tests/test_cli_follow.py",
+        "tests/test_daemon.py::test_persistlog_daemon_subcommand_passes_its_options_through",
+        "tests/test_daemon.py::test_dump_prints_an_archived_boot_after_the_ring_wrapped"],
 }
 
 KEEP_OPERATORS = {
