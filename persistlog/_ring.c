@@ -133,12 +133,21 @@
  * Every record carries the 128-bit boot ID of the boot that wrote it.  The
  * header's boot table remembers the last 16 boots.  A boot entry's state:
  *
- *   EMPTY/READY(old) --CAS on boot_word--> CLAIMED --fields, [B1]--> READY
+ *   EMPTY/READY(old) --CAS on boot_word, CAS on state--> CLAIMED(n, pid)
+ *                    --fields, [B1]--> READY
  *
  * The first process of a new boot wins the compare-and-swap on boot_word
  * (boot number << 32 | hash of the boot ID), claims slot (number - 1) % 16
- * and fills it; the others see the hash, wait (bounded) for the entry to be
- * READY *with this boot number*, and fill it themselves if the winner died.
+ * with a compare-and-swap of its state to CLAIMED(n, pid), which names the
+ * filler's pid and two bits of the boot number, and fills it.  The others
+ * see the hash and wait (bounded) for the entry to be READY *with this boot
+ * number*.  If it is not by then, the filler is only slow or it is dead:
+ * while the claim names a live process, nobody else stores into the entry
+ * (two fillers would store different fields and crcs: a mixed entry), and
+ * the process goes on without it (the filler finishes it); when it names a
+ * dead one, or nobody has claimed the slot for this boot yet, the waiter
+ * claims it by the same compare-and-swap and fills it.  So an entry has one
+ * filler at a time, and a filler can lose its claim only by dying.
  *
  * MEMORY ORDERING
  * ===============
@@ -206,8 +215,9 @@
 #define CHUNK_MAGIC	0x4b4e4843u	/* "CHNK": a chunk header */
 #define REC_RESERVED	0x44565352u	/* "RSVD": reserved, not committed */
 #define REC_COMMITTED	0x44544d43u	/* "CMTD": committed */
-#define BOOT_CLAIMED	0x444d4c43u	/* "CLMD": a writer is filling the entry */
 #define BOOT_READY	0x59444552u	/* "REDY": entry complete */
+#define BOOT_CLAIM_TAG	0xc1000000u	/* tag | boot bits | pid: that process fills the entry */
+#define BOOT_CLAIM_PID	0x003fffffu	/* a pid: below PID_MAX_LIMIT, 2^22 (include/linux/threads.h) */
 #define ENDIAN_MARK	0x01020304u
 
 /* Chunk states, the low byte of ctl. */
@@ -929,15 +939,92 @@ static void fill_boot_entry(struct plr_boot_entry *e, const uint8_t *id,
 }
 
 /*
+ * Is the thread (or process) that owns a chunk or a boot entry's claim still
+ * there?  kill(2) with signal 0: EPERM (another uid's) is alive too.
+ */
+static bool owner_alive(uint32_t tid)
+{
+	int saved = errno;
+	bool alive;
+
+	if (!tid)
+		return false;
+	alive = kill((pid_t)tid, 0) == 0 || errno != ESRCH;
+	errno = saved;
+	return alive;
+}
+
+/* The state that claims the entry of boot @no for this process. */
+static inline uint32_t boot_claim(uint64_t no)
+{
+	return BOOT_CLAIM_TAG | (uint32_t)((no >> 4) & 3) << 22 | (self_pid() & BOOT_CLAIM_PID);
+}
+
+/*
+ * Is @e the complete entry of boot @no?  Then @seen holds it.  One entry
+ * whole, by its crc: READY may still be the slot's older boot's while a
+ * filler rewrites the fields, and on a weakly ordered CPU the loads below
+ * may see old and new words mixed (GenMC found a loser that read boot_no
+ * new, boot_id half old, and started the same boot again:
+ * docs/MODELCHECK.md).
+ */
+static bool boot_entry_is(const struct plr_boot_entry *e, uint64_t no,
+			  struct plr_boot_entry *seen)
+{
+	/* [B2] state before fields; pairs with [B1] */
+	if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) != BOOT_READY)
+		return false;
+	memset(seen, 0, sizeof(*seen));
+	memcpy(seen->boot_id, e->boot_id, PLR_BOOT_ID_SIZE);
+	seen->boot_no = __atomic_load_n(&e->boot_no, __ATOMIC_RELAXED);
+	seen->first_seq = __atomic_load_n(&e->first_seq, __ATOMIC_RELAXED);
+	seen->realtime_ns = __atomic_load_n(&e->realtime_ns, __ATOMIC_RELAXED);
+	seen->crc = __atomic_load_n(&e->crc, __ATOMIC_RELAXED);
+	return seen->boot_no == no && seen->crc == plr_crc32c(0, seen, BOOT_CRC_LEN);
+}
+
+/*
+ * Claim the entry of boot @no and fill it, unless it is complete or a live
+ * process of this boot has claimed it (it will finish it).  The claim is a
+ * compare-and-swap of state, so of two would-be fillers one stores fields;
+ * a claim is taken over only from a dead process, which stores nothing more.
+ */
+static void boot_fill(struct plr_ring *r, struct plr_boot_entry *e, uint64_t no,
+		      uint64_t realtime_ns)
+{
+	struct plr_hdr *h = (void *)r->base;
+	struct plr_boot_entry seen;
+	uint32_t s = __atomic_load_n(&e->state, __ATOMIC_RELAXED);
+
+	for (;;) {
+		if (boot_entry_is(e, no, &seen))
+			return;
+		if ((s & ~BOOT_CLAIM_PID) == (boot_claim(no) & ~BOOT_CLAIM_PID) &&
+		    owner_alive(s & BOOT_CLAIM_PID))
+			return;
+		/* acquire: our field stores stay after the claim */
+		if (__atomic_compare_exchange_n(&e->state, &s, boot_claim(no), false,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+			break;
+		/* s is the state that beat us: look again */
+	}
+	TESTPOINT("boot_claimed");
+	fill_boot_entry(e, r->boot_id, no, __atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),
+			realtime_ns, r->flags);
+}
+
+/*
  * plr_boot_register() - make sure this boot has an entry in the boot table.
  * @realtime_ns: CLOCK_REALTIME now, ns, recorded in a new entry
  * @spin_ns:     how long to wait for another process that is filling the
- *               entry before filling it ourselves (it may have died)
+ *               entry before looking whether it died (CLOCK_MONOTONIC, ns)
  *
  * Exactly one of many processes opening at once wins the compare-and-swap
  * on boot_word and starts the new boot.  A loser waits for the entry of
  * *that boot number*: once the table has wrapped, the slot holds an older
  * boot's READY entry until the winner claims it, and that is not ours.
+ * After @spin_ns it fills the entry only if its filler died or never
+ * claimed it; a live filler finishes it (boot_fill()).
  * Return: 1 if this call started a new boot, 0 if it was registered already.
  */
 int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns)
@@ -956,36 +1043,14 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 			bool ready;
 
 			for (;;) {
-				/* [B2] state before fields; pairs with [B1] */
-				ready = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE) == BOOT_READY;
-				if (ready) {
-					/*
-					 * One entry whole, by its crc: READY may still be the
-					 * slot's older boot's while the winner rewrites the
-					 * fields, and on a weakly ordered CPU the loads below
-					 * may see old and new words mixed (GenMC found a loser
-					 * that read boot_no new, boot_id half old, and started
-					 * the same boot again: docs/MODELCHECK.md).
-					 */
-					memset(&seen, 0, sizeof(seen));
-					memcpy(seen.boot_id, e->boot_id, PLR_BOOT_ID_SIZE);
-					seen.boot_no = __atomic_load_n(&e->boot_no, __ATOMIC_RELAXED);
-					seen.first_seq = __atomic_load_n(&e->first_seq, __ATOMIC_RELAXED);
-					seen.realtime_ns = __atomic_load_n(&e->realtime_ns,
-									   __ATOMIC_RELAXED);
-					seen.crc = __atomic_load_n(&e->crc, __ATOMIC_RELAXED);
-					ready = seen.boot_no == no &&
-						seen.crc == plr_crc32c(0, &seen, BOOT_CRC_LEN);
-				}
+				ready = boot_entry_is(e, no, &seen);
 				if (ready || clock_ns(CLOCK_MONOTONIC) >= deadline)
 					break;
 				sched_yield();
 			}
 			if (!ready) {
-				/* the winner died before finishing: finish for it */
-				fill_boot_entry(e, r->boot_id, no,
-						__atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),
-						realtime_ns, r->flags);
+				/* its filler is slow or dead: boot_fill() tells which */
+				boot_fill(r, e, no, realtime_ns);
 				r->boot_no = (uint32_t)no;
 				return 0;
 			}
@@ -1003,13 +1068,8 @@ int plr_boot_register(struct plr_ring *r, uint64_t realtime_ns, uint64_t spin_ns
 		if (__atomic_compare_exchange_n(&h->boot_word, &w, next << 32 | hash,
 						false, __ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE)) {
-			struct plr_boot_entry *e = boot_entry(r->base, next);
-
 			TESTPOINT("boot_won");
-			__atomic_store_n(&e->state, BOOT_CLAIMED, __ATOMIC_RELAXED);
-			fill_boot_entry(e, r->boot_id, next,
-					__atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),
-					realtime_ns, r->flags);
+			boot_fill(r, boot_entry(r->base, next), next, realtime_ns);
 			r->boot_no = (uint32_t)next;
 			return 1;
 		}
@@ -1083,19 +1143,6 @@ int plr_counters(const uint8_t *base, uint64_t map_size, struct plr_counters *ou
 static inline uint64_t ctl_word(uint32_t state, uint64_t gen, uint32_t tid)
 {
 	return state | (gen & GEN_LO_MASK) << 8 | (uint64_t)tid << 32;
-}
-
-/* Is the thread that owns a chunk still there?  (kill(2) with signal 0.) */
-static bool owner_alive(uint32_t tid)
-{
-	int saved = errno;
-	bool alive;
-
-	if (!tid)
-		return false;
-	alive = kill((pid_t)tid, 0) == 0 || errno != ESRCH;
-	errno = saved;
-	return alive;
 }
 
 /*

@@ -185,3 +185,124 @@ def test_a_registration_loser_waits_for_the_winners_entry(region, boot_env, c_wr
     assert len(entries) == 1
     _id, no, first_seq, rt = entries[0]
     assert (no, first_seq, rt) == (2, 4, 0), "the entry is the winner's (realtime 0)"
+
+
+def _entry_words(region, no):
+    """The raw state word of boot number *no*'s slot."""
+    with open(region, "rb") as f:
+        f.seek(BOOT_TABLE_OFF + ENTRY_SIZE * ((no - 1) % SLOTS))
+        raw = f.read(ENTRY_SIZE)
+    return int.from_bytes(raw[40:44], "little")
+
+
+def _claim(no, pid):
+    """The state that says process *pid* fills boot *no*'s entry (docs/FORMAT.md)."""
+    return 0xC1000000 | ((no >> 4) & 3) << 22 | pid
+
+
+def _stopped_winner(writer, region, boot, tmp_path, point, kill=False):
+    """The C writer (realtime 0) registering *boot*, stopped, or killed, at
+    test point *point* of plr_boot_register()."""
+    ack = tmp_path / "ack"
+    with open(ack, "wb") as f:
+        f.truncate(8 * 64)
+    env = dict(os.environ, PLR_STOP_AT=point)
+    if kill:
+        env["PLR_STOP_KILL"] = "1"
+    return subprocess.Popen([writer, region, uuid.UUID(boot).hex, "0", str(ack), "0", "3"],
+                            env=env)
+
+
+def _wait_for(winner, state, what):
+    deadline = time.monotonic() + 30
+    while True:
+        if state == "dead":
+            if winner.poll() is not None:
+                return
+        elif _state(winner.pid) == state:
+            return
+        assert winner.poll() is None and time.monotonic() < deadline, what
+        time.sleep(0.001)
+
+
+def _lose(region, boot, rt, spin_ns):
+    """Register *boot* in a process of its own, realtime *rt*, waiting at most
+    *spin_ns*; returns what it printed: ["registered", started, boot_no]."""
+    out = subprocess.run([sys.executable, "-c", LOSER, region, boot, str(rt), str(spin_ns)],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return out.splitlines()[-1].split()
+
+
+def test_a_loser_never_writes_beside_a_live_but_slow_winner(region, boot_env,
+                                                           c_writer_testpoints, tmp_path):
+    """The winner has claimed its entry and is stopped before the fields (as
+    a process preempted, swapped out or stopped for longer than the 200 ms a
+    loser waits).  A loser that stops waiting must not fill the entry beside
+    it: both would store fields and each its own crc, and the entry could end
+    with one's fields and the other's crc, dropping the boot from the table
+    (GenMC's third finding, docs/MODELCHECK.md).  It goes on without the
+    entry; the winner, when it runs again, completes it with its own fields."""
+    _register(region, boot_env, _boots(1)[0], 3)  # boot number 1, seqs 1..3
+    boot = str(uuid.uuid4())
+    winner = _stopped_winner(c_writer_testpoints, region, boot, tmp_path, "boot_claimed")
+    try:
+        _wait_for(winner, "T", "the winner never reached boot_claimed")
+        assert _entry_words(region, 2) == _claim(2, winner.pid), "the claim names the winner"
+        out = _lose(region, boot, 123456789, 20 * 10**6)
+        assert out == ["registered", "0", "2"], f"the loser: {out}"
+        assert _entry_words(region, 2) == _claim(2, winner.pid), \
+            "the loser stored into the entry while its live filler was stopped"
+        assert [e[1] for e in _table(region)] == [1], "boot 2's entry is not complete yet"
+        winner.send_signal(signal.SIGCONT)
+        assert winner.wait(30) == 0
+    finally:
+        if winner.poll() is None:
+            winner.kill()
+            winner.wait()
+    entries = [e for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
+    assert [e[1:] for e in entries] == [(2, 4, 0)], "one entry, the winner's (realtime 0)"
+
+
+def test_a_dead_winners_claim_is_taken_over(region, boot_env, c_writer_testpoints, tmp_path):
+    """The winner claimed its entry and was killed before the fields: the
+    next process of the boot to open the region waits 20 ms, finds the
+    claim's process gone, claims the entry itself and fills it."""
+    _register(region, boot_env, _boots(1)[0], 3)
+    boot = str(uuid.uuid4())
+    winner = _stopped_winner(c_writer_testpoints, region, boot, tmp_path, "boot_claimed", kill=True)
+    _wait_for(winner, "dead", "the winner did not die at boot_claimed")
+    assert winner.returncode == -signal.SIGKILL
+    assert _entry_words(region, 2) == _claim(2, winner.pid)
+    out = _lose(region, boot, 123456789, 20 * 10**6)
+    assert out == ["registered", "0", "2"], f"the loser: {out}"
+    entries = [e for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
+    assert [e[1:] for e in entries] == [(2, 4, 123456789)], "the loser's entry"
+
+
+def test_an_entry_a_loser_completed_is_not_rewritten_by_a_late_winner(region, boot_env,
+                                                                     c_writer_testpoints,
+                                                                     tmp_path):
+    """The winner is stopped after winning boot_word, before it claims the
+    entry; a loser that stops waiting claims and fills it.  When the winner
+    runs again it finds the entry complete and leaves it: an entry, once
+    READY for its boot, does not change under a reader that has used it."""
+    _register(region, boot_env, _boots(1)[0], 3)
+    boot = str(uuid.uuid4())
+    winner = _stopped_winner(c_writer_testpoints, region, boot, tmp_path, "boot_won")
+    try:
+        _wait_for(winner, "T", "the winner never reached boot_won")
+        out = _lose(region, boot, 123456789, 20 * 10**6)
+        assert out == ["registered", "0", "2"], f"the loser: {out}"
+        before = [e[1:] for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
+        assert before == [(2, 4, 123456789)]
+        winner.send_signal(signal.SIGCONT)
+        assert winner.wait(30) == 0
+    finally:
+        if winner.poll() is None:
+            winner.kill()
+            winner.wait()
+    after = [e[1:] for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
+    assert after == before, "the late winner rewrote a complete entry"
+    with persistlog.open(region, readonly=True) as ring:
+        st = ring.stats(boot=boot)
+    assert (st["records"], st["first_seq"], st["lost"]) == (3, 4, 0), st
