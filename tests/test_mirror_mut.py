@@ -1,0 +1,86 @@
+"""Mirror behaviour the journald tests leave open, found by the mutation run
+(bench/mutants/py_run.py).
+
+No journald here: the entries are written into a journal file by systemd-journal-remote (as
+the daemon writes crashed boots), and the mirror reads that file through a real
+``systemd.journal.Reader`` (``mirror_directory``), into a real ring."""
+
+import shutil
+import subprocess
+
+import pytest
+
+import persistlog
+from persistlog import config, export
+from persistlog.mirror import Mirror, RAW_FIELD, TRUNCATED_FIELD, open_journal
+
+REMOTE = shutil.which("systemd-journal-remote") or "/lib/systemd/systemd-journal-remote"
+pytestmark = pytest.mark.skipif(not shutil.which(REMOTE), reason="needs systemd-journal-remote")
+
+BOOT = "101a7ca23dfd4bc9a5c639882121e854"
+
+
+def journal(tmp_path, entries):
+    """A directory holding one journal file of ``entries`` (each a dict of name to bytes,
+    or to a list of bytes), timed one second apart."""
+    d = tmp_path / "journal"
+    d.mkdir()
+    chunks = []
+    for i, fields in enumerate(entries):
+        pairs = [("__REALTIME_TIMESTAMP", b"%d" % (1_700_000_000_000_000 + i * 1_000_000)),
+                 ("__MONOTONIC_TIMESTAMP", b"%d" % (5_000_000 + i * 1_000_000)),
+                 ("_BOOT_ID", BOOT.encode())]
+        for name, v in fields.items():
+            pairs += [(name, x) for x in (v if isinstance(v, list) else [v])]
+        chunks.append(export.encode_entry(pairs))
+    subprocess.run([REMOTE, "-o", str(d / "entries.journal"), "-"], input=b"".join(chunks),
+                   check=True, capture_output=True)
+    return d
+
+
+def mirror_all(tmp_path, entries, ring_size=1 << 20, match=None, **settings):
+    """Mirror every entry of a journal of ``entries`` (those of ``match``, a journal match
+    such as "CLIENT=a", if given) into a new ring; returns (the Mirror, the ring's records)."""
+    d = journal(tmp_path, entries)
+    cfg = config.Config(state_dir=str(tmp_path / "state"), mirror_directory=str(d), **settings)
+    lines = []
+    with persistlog.open(tmp_path / "ring", size=ring_size) as ring:
+        m = Mirror(ring, cfg, reader=open_journal(str(d)), say=lines.append)
+        try:
+            if match:
+                m.reader.add_match(match)
+            m.reader.seek_head()
+            m.step()
+        finally:
+            m.close()
+        m.lines = lines
+        return m, list(ring.records())
+
+
+def test_a_cut_entry_keeps_the_raw_priority_it_could_not_hold(tmp_path):
+    # records of < 4 KiB: a 20,000-byte MESSAGE is cut; a PRIORITY the record cannot hold
+    # stays in PERSISTLOG_RAW, beside the cut; a cut entry with nothing odd has no RAW
+    m, recs = mirror_all(tmp_path, [
+        {"MESSAGE": b"x" * 20_000, "PRIORITY": b"high", "SYSLOG_IDENTIFIER": b"big"},
+        {"MESSAGE": b"y" * 20_000, "PRIORITY": b"3", "SYSLOG_IDENTIFIER": b"big"}],
+        ring_size=65536)
+    odd, plain = recs
+    assert odd.fields[TRUNCATED_FIELD] == 20_000 and plain.fields[TRUNCATED_FIELD] == 20_000
+    assert odd.fields[RAW_FIELD] == {"PRIORITY": b"high"} and odd.priority == 6
+    assert RAW_FIELD not in plain.fields and plain.priority == 3
+    assert m.mirrored == 2
+
+
+def test_one_entry_the_reader_never_saw_is_a_gap_of_one(tmp_path):
+    # journald numbers entries one by one; a reader that passes over one of them (here a
+    # match leaves out entry 2 of 3, as a vacuum would) sees seqnum 1, then 3: one missed
+    m, recs = mirror_all(tmp_path, [{"MESSAGE": b"one", "CLIENT": b"a"},
+                                    {"MESSAGE": b"two", "CLIENT": b"b"},
+                                    {"MESSAGE": b"three", "CLIENT": b"a"}], match="CLIENT=a")
+    assert [r.message for r in recs if "PERSISTLOG_MIRROR" in r.fields] == ["one", "three"]
+    (gap,) = [r.fields for r in recs if "PERSISTLOG_MIRROR_GAP" in r.fields]
+    seqnums = [r.fields["__SEQNUM"] for r in recs if "PERSISTLOG_MIRROR" in r.fields]
+    assert seqnums[1] == seqnums[0] + 2
+    assert (gap["PERSISTLOG_MIRROR_GAP"], gap["PERSISTLOG_MIRROR_GAP_FIRST"],
+            gap["PERSISTLOG_MIRROR_GAP_LAST"]) == (1, seqnums[0] + 1, seqnums[0] + 1)
+    assert m.gaps == 1 and any("1 journal entries" in line for line in m.lines)
