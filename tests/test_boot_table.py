@@ -4,6 +4,7 @@ entry is valid only with its crc; a loser of the registration race waits for
 the winner's entry; a boot's overwritten count is its own, even where a
 chunk once counted records of the boot 16 before it in the same slot.
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -225,6 +226,27 @@ def _wait_for(winner, state, what):
         time.sleep(0.001)
 
 
+def _entries_of(region, boot):
+    """(boot_no, first_seq, realtime_ns) of each valid table entry of *boot*."""
+    return [e[1:] for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
+
+
+@contextlib.contextmanager
+def _winner_stopped_at(writer, region, boot, tmp_path, point):
+    """The C writer registering *boot*, stopped at *point* for the body of
+    the with statement, then continued; it must finish cleanly."""
+    winner = _stopped_winner(writer, region, boot, tmp_path, point)
+    try:
+        _wait_for(winner, "T", f"the winner never reached {point}")
+        yield winner
+        winner.send_signal(signal.SIGCONT)
+        assert winner.wait(30) == 0
+    finally:
+        if winner.poll() is None:
+            winner.kill()
+            winner.wait()
+
+
 def _lose(region, boot, rt, spin_ns):
     """Register *boot* in a process of its own, realtime *rt*, waiting at most
     *spin_ns*; returns what it printed: ["registered", started, boot_no]."""
@@ -244,23 +266,15 @@ def test_a_loser_never_writes_beside_a_live_but_slow_winner(region, boot_env,
     entry; the winner, when it runs again, completes it with its own fields."""
     _register(region, boot_env, _boots(1)[0], 3)  # boot number 1, seqs 1..3
     boot = str(uuid.uuid4())
-    winner = _stopped_winner(c_writer_testpoints, region, boot, tmp_path, "boot_claimed")
-    try:
-        _wait_for(winner, "T", "the winner never reached boot_claimed")
+    with _winner_stopped_at(c_writer_testpoints, region, boot, tmp_path,
+                            "boot_claimed") as winner:
         assert _entry_words(region, 2) == _claim(2, winner.pid), "the claim names the winner"
         out = _lose(region, boot, 123456789, 20 * 10**6)
         assert out == ["registered", "0", "2"], f"the loser: {out}"
         assert _entry_words(region, 2) == _claim(2, winner.pid), \
             "the loser stored into the entry while its live filler was stopped"
         assert [e[1] for e in _table(region)] == [1], "boot 2's entry is not complete yet"
-        winner.send_signal(signal.SIGCONT)
-        assert winner.wait(30) == 0
-    finally:
-        if winner.poll() is None:
-            winner.kill()
-            winner.wait()
-    entries = [e for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
-    assert [e[1:] for e in entries] == [(2, 4, 0)], "one entry, the winner's (realtime 0)"
+    assert _entries_of(region, boot) == [(2, 4, 0)], "one entry, the winner's (realtime 0)"
 
 
 def test_a_dead_winners_claim_is_taken_over(region, boot_env, c_writer_testpoints, tmp_path):
@@ -275,8 +289,7 @@ def test_a_dead_winners_claim_is_taken_over(region, boot_env, c_writer_testpoint
     assert _entry_words(region, 2) == _claim(2, winner.pid)
     out = _lose(region, boot, 123456789, 20 * 10**6)
     assert out == ["registered", "0", "2"], f"the loser: {out}"
-    entries = [e for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
-    assert [e[1:] for e in entries] == [(2, 4, 123456789)], "the loser's entry"
+    assert _entries_of(region, boot) == [(2, 4, 123456789)], "the loser's entry"
 
 
 def test_an_entry_a_loser_completed_is_not_rewritten_by_a_late_winner(region, boot_env,
@@ -288,21 +301,12 @@ def test_an_entry_a_loser_completed_is_not_rewritten_by_a_late_winner(region, bo
     READY for its boot, does not change under a reader that has used it."""
     _register(region, boot_env, _boots(1)[0], 3)
     boot = str(uuid.uuid4())
-    winner = _stopped_winner(c_writer_testpoints, region, boot, tmp_path, "boot_won")
-    try:
-        _wait_for(winner, "T", "the winner never reached boot_won")
+    with _winner_stopped_at(c_writer_testpoints, region, boot, tmp_path, "boot_won"):
         out = _lose(region, boot, 123456789, 20 * 10**6)
         assert out == ["registered", "0", "2"], f"the loser: {out}"
-        before = [e[1:] for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
+        before = _entries_of(region, boot)
         assert before == [(2, 4, 123456789)]
-        winner.send_signal(signal.SIGCONT)
-        assert winner.wait(30) == 0
-    finally:
-        if winner.poll() is None:
-            winner.kill()
-            winner.wait()
-    after = [e[1:] for e in _table(region) if e[0] == uuid.UUID(boot).bytes]
-    assert after == before, "the late winner rewrote a complete entry"
+    assert _entries_of(region, boot) == before, "the late winner rewrote a complete entry"
     with persistlog.open(region, readonly=True) as ring:
         st = ring.stats(boot=boot)
     assert (st["records"], st["first_seq"], st["lost"]) == (3, 4, 0), st
