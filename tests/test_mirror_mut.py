@@ -3,19 +3,29 @@
 
 No journald here: the entries are written into a journal file by systemd-journal-remote (as
 the daemon writes crashed boots), and the mirror reads that file through a real
-``systemd.journal.Reader`` (``mirror_directory``), into a real ring."""
+``systemd.journal.Reader`` (``mirror_directory``), into a real ring.  Marked ``journald``
+as tests/test_journalfile_unit.py is: the sanitizer run must not start journal-remote under
+its preloaded libasan."""
 
-import shutil
+import json
+import os
 import subprocess
 
 import pytest
 
 import persistlog
 from persistlog import config, export
-from persistlog.mirror import Mirror, RAW_FIELD, TRUNCATED_FIELD, open_journal
+from persistlog.mirror import (JournalError, Mirror, RAW_FIELD, TRUNCATED_FIELD, open_journal,
+                               state_path)
 
-REMOTE = shutil.which("systemd-journal-remote") or "/lib/systemd/systemd-journal-remote"
-pytestmark = pytest.mark.skipif(not shutil.which(REMOTE), reason="needs systemd-journal-remote")
+REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
+                           "/usr/lib/systemd/systemd-journal-remote")
+               if os.access(p, os.X_OK)), None)
+pytestmark = [
+    pytest.mark.journald,
+    pytest.mark.skipif(REMOTE is None, reason="systemd-journal-remote not installed "
+                                              "(run .ci/daemon-deps.sh)"),
+]
 
 BOOT = "101a7ca23dfd4bc9a5c639882121e854"
 
@@ -84,3 +94,35 @@ def test_one_entry_the_reader_never_saw_is_a_gap_of_one(tmp_path):
     assert (gap["PERSISTLOG_MIRROR_GAP"], gap["PERSISTLOG_MIRROR_GAP_FIRST"],
             gap["PERSISTLOG_MIRROR_GAP_LAST"]) == (1, seqnums[0] + 1, seqnums[0] + 1)
     assert m.gaps == 1 and any("1 journal entries" in line for line in m.lines)
+
+
+def test_units_alone_select_what_is_mirrored_and_the_rest_is_counted(tmp_path):
+    m, recs = mirror_all(tmp_path, [
+        {"MESSAGE": b"from a", "_SYSTEMD_UNIT": b"a.service"},
+        {"MESSAGE": b"from b", "_SYSTEMD_UNIT": b"b.service"},
+        {"MESSAGE": b"own", "SYSLOG_IDENTIFIER": b"persistlog", "_SYSTEMD_UNIT": b"a.service"},
+        {"MESSAGE": b"also a", "_SYSTEMD_UNIT": b"a.service"}], mirror_units=("a.service",))
+    assert [r.message for r in recs] == ["from a", "also a"]
+    assert (m.mirrored, m.filtered, m.own) == (2, 1, 1)
+    assert m.status() == "2 entries mirrored, 1 filtered out, 1 persistlog's own, 0 missed"
+
+
+def test_the_cursor_file_names_the_last_entry_read(tmp_path):
+    # the last entry is filtered out: the saved cursor is still its, not the last mirrored
+    m, recs = mirror_all(tmp_path, [{"MESSAGE": b"kept", "PRIORITY": b"3"},
+                                    {"MESSAGE": b"left out", "PRIORITY": b"7"}],
+                         mirror_max_priority=6)
+    d = tmp_path / "journal"
+    last = subprocess.run(["journalctl", "-D", str(d), "-n", "1", "-o", "export"],
+                          capture_output=True, check=True).stdout
+    cursor = dict(line.split(b"=", 1) for line in last.splitlines() if b"=" in line)[b"__CURSOR"]
+    saved = json.loads(state_path(str(tmp_path / "state"), str(tmp_path / "ring")).read_text())
+    assert saved == {"cursor": cursor.decode(), "ring_seq": recs[0].seq}
+    assert [r.message for r in recs] == ["kept"]
+
+
+def test_a_journal_directory_that_cannot_be_opened_is_one_clear_line(tmp_path):
+    with pytest.raises(JournalError) as e:
+        open_journal(str(tmp_path / "nowhere"))
+    assert str(e.value) == (f"cannot open the journal in {tmp_path / 'nowhere'}: "
+                            "No such file or directory")
