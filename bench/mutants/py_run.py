@@ -86,7 +86,8 @@ MODULES = {
         "tests/test_daemon.py::test_previous_boot_drains_completely_every_field_round_trips",
         "tests/test_daemon_archive.py", "tests/test_archive_fsync.py", "tests/test_syslog_sink.py",
         "tests/test_daemon.py", "tests/test_rescue.py"],
-    "persistlog/mirror.py": ["tests/test_mirror.py", "tests/test_rescue.py"],
+    "persistlog/mirror.py": ["tests/test_mirror_mut.py", "tests/test_mirror.py",
+                             "tests/test_rescue.py"],
     "persistlog/cli.py": [
         "tests/test_cli.py", "tests/test_cli_journalctl.py", "tests/test_cli_cat.py",
         "tests/test_cli_follow.py",
