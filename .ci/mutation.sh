@@ -16,12 +16,13 @@ cd "$(dirname "$0")/.."
 
 PY_SAMPLE=${PY_SAMPLE:-6}
 # mutant ID and the test file that kills it (README.md, "Figures"): sanity, CRC, dedup,
-# boot table, header geometry
+# boot table and its entry claims, header geometry
 C_MUTANTS=(
     "M00 tests/test_api.py"
     "M39 tests/test_duplicates_and_crc.py"
     "M42 tests/test_duplicates_and_crc.py"
     "M51 tests/test_boot_table.py"
+    "M68 tests/test_boot_table.py"
     "M63 tests/test_header_damage.py"
 )
 PY_MODULES=(persistlog/record.py persistlog/statefile.py persistlog/export.py
