@@ -9,14 +9,17 @@ its preloaded libasan."""
 
 import json
 import os
+import signal
+import socket
 import subprocess
+import sys
 
 import pytest
 
 import persistlog
 from persistlog import config, export
-from persistlog.mirror import (JournalError, Mirror, RAW_FIELD, TRUNCATED_FIELD, open_journal,
-                               state_path)
+from persistlog.mirror import (JournalError, Mirror, RAW_FIELD, TRUNCATED_FIELD, kernel_boot_id,
+                               open_journal, state_path, to_record)
 
 REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
                            "/usr/lib/systemd/systemd-journal-remote")
@@ -28,6 +31,8 @@ pytestmark = [
 ]
 
 BOOT = "101a7ca23dfd4bc9a5c639882121e854"
+CURSOR = ("s=7ba5d348b14445a799a2509a06f88453;i=3e9;b=101a7ca23dfd4bc9a5c639882121e854;"
+          "m=293155802;t=6617342550abf;x=79c4f6db9b04f1d9")
 
 
 def journal(tmp_path, entries):
@@ -126,3 +131,68 @@ def test_a_journal_directory_that_cannot_be_opened_is_one_clear_line(tmp_path):
         open_journal(str(tmp_path / "nowhere"))
     assert str(e.value) == (f"cannot open the journal in {tmp_path / 'nowhere'}: "
                             "No such file or directory")
+
+
+def test_integer_fields_become_ints_up_to_18_digits():
+    # 19 digits may pass int64 (msgpack would still take it as uint64): kept as text
+    fields = {"MESSAGE": b"m", "ERRNO": b"123456789012345678",
+              "_SOURCE_REALTIME_TIMESTAMP": b"1234567890123456789", "CODE_LINE": b"0",
+              "TID": b"012"}
+    _, _, _, rec = to_record(fields, 1, 2, CURSOR,
+                             keep=("ERRNO", "_SOURCE_REALTIME_TIMESTAMP", "CODE_LINE", "TID"))
+    assert rec["ERRNO"] == 123456789012345678
+    assert rec["_SOURCE_REALTIME_TIMESTAMP"] == "1234567890123456789"
+    assert rec["CODE_LINE"] == 0 and rec["TID"] == "012"
+
+
+def test_a_cut_entry_drops_long_repeated_fields_and_keeps_short_ones(tmp_path):
+    m, (rec,) = mirror_all(tmp_path, [
+        {"MESSAGE": b"x" * 20_000, "LONG": [c * 100 for c in (b"a", b"b", b"c")],
+         "SHORT": [c * 10 for c in (b"a", b"b", b"c")]}],
+        ring_size=65536, mirror_fields=("LONG", "SHORT"))
+    assert rec.fields[TRUNCATED_FIELD] == 20_000
+    assert "LONG" not in rec.fields  # 300 bytes in all: more than 256
+    assert sorted(rec.fields["SHORT"]) == [c * 10 for c in "abc"]
+
+
+def test_an_entry_that_does_not_fit_even_cut_is_dropped_and_counted(tmp_path):
+    # _SYSTEMD_UNIT is kept whatever its size: 8 KiB of it fit no record of a 64 KiB ring
+    m, recs = mirror_all(tmp_path, [{"MESSAGE": b"huge", "_SYSTEMD_UNIT": b"u" * 8192},
+                                    {"MESSAGE": b"next"}], ring_size=65536)
+    assert [r.message for r in recs] == ["next"]
+    assert (m.mirrored, m.too_large) == (1, 1)
+    assert any("an entry of 4 bytes does not fit a record even cut: dropped" in line
+               for line in m.lines)
+
+
+def test_the_mirror_process_reports_ready_and_its_counts_to_systemd(tmp_path):
+    # a real `persistlog mirror` over a journal directory of this boot's entries (no
+    # journald); $NOTIFY_SOCKET is a datagram socket of the test's, as systemd's is
+    boot = kernel_boot_id()
+    d = journal(tmp_path, [{"MESSAGE": b"m%d" % i, "_BOOT_ID": boot.encode()}
+                           for i in range(3)])
+    conf = tmp_path / "persistlog.toml"
+    conf.write_text('mirror_start = "boot"\n')
+    sock_path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(30)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
+    proc = subprocess.Popen([sys.executable, "-m", "persistlog", "--region",
+                             str(tmp_path / "ring"), "mirror", "--config", str(conf),
+                             "--state-dir", str(tmp_path / "state"), "-D", str(d), "-q"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    messages = []
+    try:
+        want = "STATUS=3 entries mirrored, 0 filtered out, 0 persistlog's own, 0 missed"
+        while not any(want in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.stderr.read()
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+    finally:
+        proc.kill()
+        proc.wait()
+        sock.close()
+    assert "READY=1" in messages[0]
