@@ -961,19 +961,17 @@ static inline uint32_t boot_claim(uint64_t no)
 }
 
 /*
- * Is @e the complete entry of boot @no?  Then @seen holds it.  One entry
+ * Is @e the complete entry of boot @no?  Then @seen holds it (boot_fields_are()
+ * copies the fields and checks them, boot_entry_is() the state too).  One entry
  * whole, by its crc: READY may still be the slot's older boot's while a
  * filler rewrites the fields, and on a weakly ordered CPU the loads below
  * may see old and new words mixed (GenMC found a loser that read boot_no
  * new, boot_id half old, and started the same boot again:
  * docs/MODELCHECK.md).
  */
-static bool boot_entry_is(const struct plr_boot_entry *e, uint64_t no,
-			  struct plr_boot_entry *seen)
+static bool boot_fields_are(const struct plr_boot_entry *e, uint64_t no,
+			    struct plr_boot_entry *seen)
 {
-	/* [B2] state before fields; pairs with [B1] */
-	if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) != BOOT_READY)
-		return false;
 	memset(seen, 0, sizeof(*seen));
 	memcpy(seen->boot_id, e->boot_id, PLR_BOOT_ID_SIZE);
 	seen->boot_no = __atomic_load_n(&e->boot_no, __ATOMIC_RELAXED);
@@ -981,6 +979,14 @@ static bool boot_entry_is(const struct plr_boot_entry *e, uint64_t no,
 	seen->realtime_ns = __atomic_load_n(&e->realtime_ns, __ATOMIC_RELAXED);
 	seen->crc = __atomic_load_n(&e->crc, __ATOMIC_RELAXED);
 	return seen->boot_no == no && seen->crc == plr_crc32c(0, seen, BOOT_CRC_LEN);
+}
+
+static bool boot_entry_is(const struct plr_boot_entry *e, uint64_t no,
+			  struct plr_boot_entry *seen)
+{
+	/* [B2] state before fields; pairs with [B1] */
+	return __atomic_load_n(&e->state, __ATOMIC_ACQUIRE) == BOOT_READY &&
+	       boot_fields_are(e, no, seen);
 }
 
 /*
@@ -1002,11 +1008,24 @@ static void boot_fill(struct plr_ring *r, struct plr_boot_entry *e, uint64_t no,
 		if ((s & ~BOOT_CLAIM_PID) == (boot_claim(no) & ~BOOT_CLAIM_PID) &&
 		    owner_alive(s & BOOT_CLAIM_PID))
 			return;
+		TESTPOINT("boot_looked");
 		/* acquire: our field stores stay after the claim */
 		if (__atomic_compare_exchange_n(&e->state, &s, boot_claim(no), false,
 						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 			break;
 		/* s is the state that beat us: look again */
+	}
+	if (s == BOOT_READY && boot_fields_are(e, no, &seen)) {
+		/*
+		 * A waiter completed it between our look and our claim (READY
+		 * is READY whichever boot's: the compare-and-swap cannot tell).
+		 * Our claim's acquire pairs with its [B1]; nobody else stores
+		 * now, so put it back as it was.  [B1] again.
+		 */
+		wc_fence(r->flags);
+		__atomic_store_n(&e->state, BOOT_READY, __ATOMIC_RELEASE);
+		wc_fence(r->flags);
+		return;
 	}
 	TESTPOINT("boot_claimed");
 	fill_boot_entry(e, r->boot_id, no, __atomic_load_n(&h->next_seq, __ATOMIC_RELAXED),

@@ -310,3 +310,24 @@ def test_an_entry_a_loser_completed_is_not_rewritten_by_a_late_winner(region, bo
     with persistlog.open(region, readonly=True) as ring:
         st = ring.stats(boot=boot)
     assert (st["records"], st["first_seq"], st["lost"]) == (3, 4, 0), st
+
+
+def test_a_late_winner_that_looked_before_a_waiter_completed_the_entry_leaves_it(
+        region, boot_env, c_writer_testpoints, tmp_path):
+    """The table has wrapped: boot 17's slot holds boot 1's READY entry.  The
+    winner looks (READY, another boot's) and is stopped before its claim; a
+    waiter claims, fills and completes the entry, READY again.  The winner's
+    compare-and-swap from READY then succeeds, as READY is READY whichever
+    boot's; it must see that the fields are now its boot's and put the entry
+    back as it was, not fill it again."""
+    for b in _boots(SLOTS):
+        _register(region, boot_env, b)
+    boot = str(uuid.uuid4())
+    with _winner_stopped_at(c_writer_testpoints, region, boot, tmp_path, "boot_looked"):
+        assert _entry_words(region, 17) == 0x59444552, "the slot still holds boot 1's entry"
+        out = _lose(region, boot, 123456789, 20 * 10**6)
+        assert out == ["registered", "0", "17"], f"the loser: {out}"
+        before = _entries_of(region, boot)
+        assert before == [(17, 1, 123456789)]
+    assert _entries_of(region, boot) == before, "the late winner rewrote a complete entry"
+    assert _entry_words(region, 17) == 0x59444552
