@@ -196,3 +196,30 @@ def test_the_mirror_process_reports_ready_and_its_counts_to_systemd(tmp_path):
         proc.wait()
         sock.close()
     assert "READY=1" in messages[0]
+
+
+def test_a_saved_cursor_past_the_journals_end_resumes_with_nothing_to_read(tmp_path):
+    # the entry the cursor names is gone and nothing follows it (the journal vacuumed, no
+    # entry since): the mirror positions there and waits, it does not fail
+    boot = kernel_boot_id()
+    d = journal(tmp_path, [{"MESSAGE": b"m%d" % i, "_BOOT_ID": boot.encode()} for i in range(2)])
+    out = subprocess.run(["journalctl", "-D", str(d), "-n", "1", "-o", "export"],
+                         capture_output=True, check=True).stdout
+    last = dict(line.split(b"=", 1) for line in out.splitlines() if b"=" in line)
+    parts = dict(p.split("=", 1) for p in last[b"__CURSOR"].decode().split(";"))
+    parts["i"] = "%x" % (int(parts["i"], 16) + 5)
+    parts["t"] = "%x" % (int(parts["t"], 16) + 5_000_000)
+    parts["m"] = "%x" % (int(parts["m"], 16) + 5_000_000)
+    later = ";".join(f"{k}={v}" for k, v in parts.items())
+    path = state_path(str(tmp_path / "state"), str(tmp_path / "ring"))
+    path.parent.mkdir()
+    path.write_text(json.dumps({"cursor": later, "ring_seq": 0}))
+    cfg = config.Config(state_dir=str(tmp_path / "state"), mirror_directory=str(d))
+    with persistlog.open(tmp_path / "ring", size=65536) as ring:
+        m = Mirror(ring, cfg, reader=open_journal(str(d)), say=lambda line: None)
+        try:
+            assert m.position() == f"resuming after {later}"
+            assert m.step() == 0 and m.mirrored == 0
+        finally:
+            m.close()
+        assert list(ring.records()) == []
