@@ -81,6 +81,7 @@ MODULES = {
     # the drain to journald, archives, sinks, the rescued tail; the 60,000-record SIGTERM
     # test (about a minute) comes last in test_daemon.py's order anyway
     "persistlog/daemon.py": [
+        "tests/test_daemon_mut.py",
         "tests/test_daemon.py::test_bad_config_is_one_line_and_exit_3",
         "tests/test_daemon.py::test_missing_region_is_exit_4",
         "tests/test_daemon.py::test_previous_boot_drains_completely_every_field_round_trips",
