@@ -50,6 +50,8 @@ SCENARIOS = {
     # a scan walks the one chunk while a writer recycles it: old record (seq 1)
     # written and sealed before the threads start, new record (seq 2) over it
     "scan-recycle": ["-DSCENARIO=4", "-DPAYLOAD=8u"],
+    # the same, and the racing scan's figures count the old record at most once
+    "scan-recycle-figures": ["-DSCENARIO=4", "-DPAYLOAD=8u", "-DLIVE_FIGURES=1"],
 }
 
 
