@@ -6,12 +6,17 @@ tests run the real daemon process with its files in tmp_path and $NOTIFY_SOCKET 
 socket of the test's, as systemd's is. Marked ``journald`` as tests/test_journalfile_unit.py
 is: the sanitizer run must not start journal-remote under its preloaded libasan."""
 
+import json
 import os
+import signal
 import socket
 import subprocess
 
 import pytest
-from test_daemon import BOOT_A, BOOT_B, Setup
+from test_daemon import BOOT_A, BOOT_B, BOOT_C, BOOT_D, Setup, booted
+
+import persistlog
+from persistlog.export import SUMMARY_MESSAGE_ID
 
 REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
                            "/usr/lib/systemd/systemd-journal-remote")
@@ -30,7 +35,8 @@ def notified(setup, boot_id, tmp_path, *args):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     try:
-        proc = subprocess.run(setup.argv(*args), env=setup.env(boot_id, NOTIFY_SOCKET=str(sock_path)),
+        proc = subprocess.run(setup.argv(*args),
+                              env=setup.env(boot_id, NOTIFY_SOCKET=str(sock_path)),
                               capture_output=True, text=True, timeout=120)
         sock.setblocking(False)
         messages = []
@@ -51,3 +57,49 @@ def test_a_journal_file_drain_reports_the_records_it_wrote(tmp_path):
     ready = [m for m in messages if "READY=1" in m]
     assert ready == ["READY=1\nSTATUS=Drained 1 boot(s), 25 records"], messages
     assert "26 entries written" in proc.stderr  # and the summary entry
+
+
+def test_a_boot_whose_records_were_all_overwritten_gets_its_summary_at_its_own_time(tmp_path):
+    # boot A's records are all lapped by boot C's: its journal file holds the summary alone,
+    # timed at A's registration in the boot table, not at another boot's
+    setup = Setup(tmp_path, None, ring_size=65536, journal_files=True,
+                  journal_dir=tmp_path / "journal")
+    setup.write_boot(BOOT_A, 5)
+    setup.write_boot(BOOT_C, 3000)
+    with booted(BOOT_D), persistlog.open(setup.region, readonly=True) as ring:
+        (a,) = [b for b in ring.boots() if b.boot_id == BOOT_A]
+        assert a.records == 0 and a.first_realtime_ns
+    proc, _ = notified(setup, BOOT_D, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = subprocess.run(["journalctl", "-D", str(tmp_path / "journal"), "-o", "json",
+                          f"_BOOT_ID={BOOT_A.replace('-', '')}"],
+                         capture_output=True, text=True, check=True).stdout
+    (summary,) = [json.loads(line) for line in out.splitlines()]
+    assert summary["MESSAGE_ID"] == SUMMARY_MESSAGE_ID
+    assert int(summary["__REALTIME_TIMESTAMP"]) == a.first_realtime_ns // 1000
+
+
+def test_a_named_kill_point_counts_only_its_own_name(tmp_path):
+    # $PERSISTLOG_TEST_KILL_AT=delivered:5 kills the daemon at the 5th record delivered,
+    # whatever other test points (synced, advanced: every 2 records here) came between
+    sock_path = tmp_path / "log"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    try:
+        setup = Setup(tmp_path, None)
+        setup.conf.write_text(f'syslog_socket = "{sock_path}"\n')
+        setup.write_boot(BOOT_A, 20)
+        argv = [a if a != "journald" else "syslog" for a in setup.argv("--sync-every", "2")]
+        proc = subprocess.run(argv, env=setup.env(BOOT_B, PERSISTLOG_TEST_KILL_AT="delivered:5"),
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        sock.setblocking(False)
+        got = []
+        while True:
+            try:
+                got.append(sock.recv(65536))
+            except BlockingIOError:
+                break
+    finally:
+        sock.close()
+    assert len(got) == 5 and b"record 4 of" in got[-1], got
