@@ -16,6 +16,7 @@ import pytest
 from test_daemon import BOOT_A, BOOT_B, BOOT_C, BOOT_D, Setup, booted
 
 import persistlog
+from persistlog.daemon import Progress
 from persistlog.export import SUMMARY_MESSAGE_ID
 
 REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
@@ -103,3 +104,17 @@ def test_a_named_kill_point_counts_only_its_own_name(tmp_path):
     finally:
         sock.close()
     assert len(got) == 5 and b"record 4 of" in got[-1], got
+
+
+def test_progress_on_a_terminal_is_one_bar_of_30_redrawn_in_place():
+    master, slave = os.openpty()
+    with os.fdopen(slave, "w") as tty:
+        p = Progress(stream=tty)
+        p.update("0123456789abcdef", 15, 30)
+        p.update("0123456789abcdef", 30, 30)
+    out = b""
+    while not out.endswith(b"30/30"):
+        out += os.read(master, 4096)
+    os.close(master)
+    assert out.decode() == ("\r01234567 [" + "#" * 15 + "." * 15 + "] 15/30"
+                            "\r01234567 [" + "#" * 30 + "] 30/30")
