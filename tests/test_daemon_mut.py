@@ -107,14 +107,22 @@ def test_a_named_kill_point_counts_only_its_own_name(tmp_path):
 
 
 def test_progress_on_a_terminal_is_one_bar_of_30_redrawn_in_place():
-    master, slave = os.openpty()
-    with os.fdopen(slave, "w") as tty:
-        p = Progress(stream=tty)
-        p.update("0123456789abcdef", 15, 30)
-        p.update("0123456789abcdef", 30, 30)
-    out = b""
-    while not out.endswith(b"30/30"):
-        out += os.read(master, 4096)
-    os.close(master)
-    assert out.decode() == ("\r01234567 [" + "#" * 15 + "." * 15 + "] 15/30"
-                            "\r01234567 [" + "#" * 30 + "] 30/30")
+    def drawn(quiet):
+        master, slave = os.openpty()
+        os.set_blocking(master, False)
+        try:
+            with os.fdopen(slave, "w") as tty:
+                p = Progress(stream=tty, quiet=quiet)
+                p.update("0123456789abcdef", 15, 30)
+                p.update("0123456789abcdef", 30, 30)
+                tty.flush()
+                try:  # what the writes put in the pty (read before its other end closes)
+                    return os.read(master, 4096).decode()
+                except BlockingIOError:
+                    return ""
+        finally:
+            os.close(master)
+
+    assert drawn(quiet=False) == ("\r01234567 [" + "#" * 15 + "." * 15 + "] 15/30"
+                                  "\r01234567 [" + "#" * 30 + "] 30/30")
+    assert drawn(quiet=True) == ""
