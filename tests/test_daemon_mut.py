@@ -80,30 +80,47 @@ def test_a_boot_whose_records_were_all_overwritten_gets_its_summary_at_its_own_t
     assert int(summary["__REALTIME_TIMESTAMP"]) == a.first_realtime_ns // 1000
 
 
-def test_a_named_kill_point_counts_only_its_own_name(tmp_path):
-    # $PERSISTLOG_TEST_KILL_AT=delivered:5 kills the daemon at the 5th record delivered,
-    # whatever other test points (synced, advanced: every 2 records here) came between
-    sock_path = tmp_path / "log"
+def syslog_run(setup, sock_path, *args, **env):
+    """Run the daemon once as boot B with the syslog sink on ``sock_path``; returns
+    (CompletedProcess, the datagrams the socket got)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(sock_path))
     try:
-        setup = Setup(tmp_path, None)
         setup.conf.write_text(f'syslog_socket = "{sock_path}"\n')
-        setup.write_boot(BOOT_A, 20)
-        argv = [a if a != "journald" else "syslog" for a in setup.argv("--sync-every", "2")]
-        proc = subprocess.run(argv, env=setup.env(BOOT_B, PERSISTLOG_TEST_KILL_AT="delivered:5"),
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        argv = [a if a != "journald" else "syslog" for a in setup.argv(*args)]
+        proc = subprocess.run(argv, env=setup.env(BOOT_B, **env), capture_output=True,
+                              text=True, timeout=120)
         sock.setblocking(False)
         got = []
         while True:
             try:
                 got.append(sock.recv(65536))
             except BlockingIOError:
-                break
+                return proc, got
     finally:
         sock.close()
+
+
+def test_a_named_kill_point_counts_only_its_own_name(tmp_path):
+    # $PERSISTLOG_TEST_KILL_AT=delivered:5 kills the daemon at the 5th record delivered,
+    # whatever other test points (synced, advanced: every 2 records here) came between
+    setup = Setup(tmp_path, None)
+    setup.write_boot(BOOT_A, 20)
+    proc, got = syslog_run(setup, tmp_path / "log", "--sync-every", "2",
+                           PERSISTLOG_TEST_KILL_AT="delivered:5")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert len(got) == 5 and b"record 4 of" in got[-1], got
+
+
+def test_the_cursor_advances_every_sync_every_records(tmp_path):
+    # killed at the second advance of the cursor: it names record 8 with --sync-every 4
+    setup = Setup(tmp_path, None)
+    setup.write_boot(BOOT_A, 20)
+    proc, got = syslog_run(setup, tmp_path / "log", "--sync-every", "4",
+                           PERSISTLOG_TEST_KILL_AT="advanced:2")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert len(got) == 8
+    assert setup.cursor() == {BOOT_A: {"last_seq": 8}}
 
 
 def test_progress_on_a_terminal_is_one_bar_of_30_redrawn_in_place():
