@@ -158,9 +158,12 @@
  *        [R0], the reader's load-acquire of the magic: if [R0] reads the
  *        magic [W0] stored, the header copy after it reads the body stored
  *        before [W0].  Relies on [W0a]: the magic was cleared (a release
- *        fence between the clearing and the body stores) so that a reader
- *        who loads an *old* magic and then a half-new body gets a copy whose
- *        hcrc fails: not a record, not counted.
+ *        fence between the clearing and the body stores), and the reader
+ *        loads the magic again after its copy, behind an acquire fence
+ *        ([R0b]).  A reader who loads an *old* magic (the same value) and
+ *        then copies any word of a new body synchronises with [W0a] there,
+ *        so [R0b] reads the cleared 0 (not a record, not counted) or the
+ *        new magic of [W0] (and the new record's commit after it).
  *   [W1] append: store-release of commit = COMMITTED after payload and crc.
  *        Pairs with [R1]: if the reader's load-acquire of commit reads
  *        COMMITTED, its copy of the payload reads the bytes stored before
@@ -174,6 +177,11 @@
  *        the eviction count is complete.  For a dead owner, whose stores
  *        all happened before its death, the kill(2) that reports ESRCH
  *        comes after them.
+ *   [C3a] a release fence after the take, before the recycler's stores of
+ *        gen and the eviction count.  Pairs with [R2], the acquire fence
+ *        before a scan's recheck of ctl and gen: a scan that read either
+ *        new word sees the chunk taken at its recheck and walks again, so
+ *        it never both shows the old generation and counts it evicted.
  *   [B1] boot entry: store-release of state = READY after the fields.  Pairs
  *        with [B2]: if the acquire load of state reads READY, the fields
  *        read after it are the ones stored before [B1].
@@ -1282,6 +1290,13 @@ static int acquire_chunk(struct plr_ring *r, struct lane *ln)
 		if (!__atomic_compare_exchange_n(&ch->ctl, &v, ctl_word(CH_RECYCLING, g, tid),
 						 false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
 			continue;
+		/*
+		 * [C3a] the take before the chunk header's new words; pairs with
+		 * [R2]: a scan that read our gen or eviction count sees the chunk
+		 * taken when it looks again, and walks it again (GenMC,
+		 * docs/MODELCHECK.md, finding 5).
+		 */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
 		TESTPOINT("chunk_claimed");
 		count_eviction(r, ch, index);
 		TESTPOINT("eviction_counted");
@@ -1715,6 +1730,18 @@ static bool header_at(const uint8_t *chunk, uint32_t index, uint32_t chunk_size,
 	if (__atomic_load_n((const uint32_t *)(chunk + p), __ATOMIC_ACQUIRE) != REC_MAGIC)
 		return false;
 	memcpy(rec, chunk + p, sizeof(*rec));
+	/*
+	 * [R0b] the magic again, after an acquire fence; pairs with [W0a] and
+	 * [W0].  The old and the new record's magic are one value, so [R0] may
+	 * have read the old one and the copy the whole new body (whose hcrc is
+	 * good); then the fence synchronises with [W0a]'s and this load reads
+	 * the cleared 0, or [W0]'s magic, after which [R1] reads the new
+	 * record's commit, not the old one's (GenMC, docs/MODELCHECK.md,
+	 * finding 4).  No cost on x86.
+	 */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (REC_MAGIC != __atomic_load_n((const uint32_t *)(chunk + p), __ATOMIC_ACQUIRE))
+		return false;
 	if (!any_gen && rec->gen != gen)
 		return false;	/* an earlier generation's bytes */
 	return hcrc_ok(rec, key, index, p) && rec->len >= PLR_REC_HDR_SIZE &&
@@ -1866,6 +1893,7 @@ static int scan_v2(struct scan_state *st, const uint8_t *data, uint64_t ds,
 						return ret;
 				}
 			}
+			/* [R2] what we read of the chunk before the recheck; pairs with [C3a] */
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
 			if (__atomic_load_n(&ch->ctl, __ATOMIC_RELAXED) == ctl &&
 			    __atomic_load_n(&ch->gen, __ATOMIC_RELAXED) == raw_gen)
