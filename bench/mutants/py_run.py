@@ -90,7 +90,7 @@ MODULES = {
     "persistlog/mirror.py": ["tests/test_mirror_mut.py", "tests/test_mirror.py",
                              "tests/test_rescue.py"],
     "persistlog/cli.py": [
-        "tests/test_cli.py", "tests/test_cli_journalctl.py", "tests/test_cli_cat.py",
+        "tests/test_cli_mut.py", "tests/test_cli.py", "tests/test_cli_journalctl.py", "tests/test_cli_cat.py",
         "tests/test_cli_follow.py",
         "tests/test_daemon.py::test_persistlog_daemon_subcommand_passes_its_options_through",
         "tests/test_daemon.py::test_dump_prints_an_archived_boot_after_the_ring_wrapped"],
