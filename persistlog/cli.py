@@ -483,7 +483,7 @@ def format_record(rec, output, *, utc=False, hostname=None, region="", host=None
 class Printer:
     """Writes records to stdout, with journalctl's "-- Boot ID --" separators
     in the short modes and verbose (not with *quiet*); the other arguments
-    as format_record takes them.  ``shown`` counts the records."""
+    as format_record takes them."""
 
     def __init__(self, output, *, utc=False, hostname=None, quiet=False, region="",
                  output_fields=None, color=None, grep=None):
@@ -498,7 +498,6 @@ class Printer:
                      or self.output_fields else None)
         self.separators = output in SHORT_OUTPUTS + ("verbose",) and not quiet
         self.boot = None
-        self.shown = 0
         self.binary = output in ("msgpack", "export")
         self.out = sys.stdout.buffer if self.binary else sys.stdout
 
@@ -514,7 +513,6 @@ class Printer:
                              output_fields=self.output_fields, color=self.color, grep=self.grep)
         if text is not None:  # None: cat of fields the record lacks
             self.out.write(text if self.binary else text + "\n")
-        self.shown += 1
 
     def flush(self):
         self.out.flush()
