@@ -8,6 +8,7 @@ is: the sanitizer run must not start journal-remote under its preloaded libasan.
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -125,18 +126,22 @@ def test_the_cursor_advances_every_sync_every_records(tmp_path):
 
 def test_progress_on_a_terminal_is_one_bar_of_30_redrawn_in_place():
     def drawn(quiet):
+        # what the updates put in the pty, up to an end mark written after them: the pty
+        # hands written bytes to its other end in pieces, so read until the mark is there
         master, slave = os.openpty()
-        os.set_blocking(master, False)
         try:
             with os.fdopen(slave, "w") as tty:
                 p = Progress(stream=tty, quiet=quiet)
                 p.update("0123456789abcdef", 15, 30)
                 p.update("0123456789abcdef", 30, 30)
+                tty.write("<end>")
                 tty.flush()
-                try:  # what the writes put in the pty (read before its other end closes)
-                    return os.read(master, 4096).decode()
-                except BlockingIOError:
-                    return ""
+                out = b""
+                while not out.endswith(b"<end>"):
+                    ready, _, _ = select.select([master], [], [], 30)
+                    assert ready, f"the pty gave {out!r} and then nothing for 30 s"
+                    out += os.read(master, 4096)
+                return out[:-len(b"<end>")].decode()
         finally:
             os.close(master)
 
