@@ -29,6 +29,18 @@ JOURNALD = next(
     "/lib/systemd/systemd-journald",
 )
 
+# systemd-journal-remote writes a journal file from export-format input with no journald
+# running; tests of our journal files and of readers of them use it (marked journald, so the
+# sanitizer run, which has none installed, leaves them out)
+REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
+                           "/usr/lib/systemd/systemd-journal-remote")
+               if os.access(p, os.X_OK)), None)
+NEEDS_REMOTE = [
+    pytest.mark.journald,
+    pytest.mark.skipif(REMOTE is None, reason="systemd-journal-remote not installed "
+                                              "(run .ci/daemon-deps.sh)"),
+]
+
 # Volatile storage, and no rate limit: a bulk test would otherwise lose records past
 # 10,000 per 30 s. Big journal files: the default (8 MiB here) rotates every ~20,000 entries,
 # and reading many files back is slow. Nothing forwarded, no kernel log or audit read.

@@ -20,14 +20,9 @@ import persistlog
 from persistlog.daemon import Progress
 from persistlog.export import SUMMARY_MESSAGE_ID
 
-REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
-                           "/usr/lib/systemd/systemd-journal-remote")
-               if os.access(p, os.X_OK)), None)
-pytestmark = [
-    pytest.mark.journald,
-    pytest.mark.skipif(REMOTE is None, reason="systemd-journal-remote not installed "
-                                              "(run .ci/daemon-deps.sh)"),
-]
+from journald import NEEDS_REMOTE
+
+pytestmark = NEEDS_REMOTE
 
 
 def notified(setup, boot_id, tmp_path, *args):

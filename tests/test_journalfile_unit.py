@@ -21,14 +21,9 @@ from persistlog.journalfile import JournalFileError
 
 # found here without find_remote(), which is under test: a find_remote() that found nothing
 # would otherwise skip every test below
-REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
-                           "/usr/lib/systemd/systemd-journal-remote")
-               if os.access(p, os.X_OK)), None)
-pytestmark = [
-    pytest.mark.journald,
-    pytest.mark.skipif(REMOTE is None, reason="systemd-journal-remote not installed "
-                                              "(run .ci/daemon-deps.sh)"),
-]
+from journald import NEEDS_REMOTE, REMOTE
+
+pytestmark = NEEDS_REMOTE
 
 BOOT = "0000000a-0000-0000-0000-00000000000a"
 MID = "0123456789abcdef0123456789abcdef"

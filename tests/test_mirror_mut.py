@@ -21,14 +21,9 @@ from persistlog import config, export
 from persistlog.mirror import (JournalError, Mirror, RAW_FIELD, TRUNCATED_FIELD, kernel_boot_id,
                                open_journal, state_path, to_record)
 
-REMOTE = next((p for p in ("/lib/systemd/systemd-journal-remote",
-                           "/usr/lib/systemd/systemd-journal-remote")
-               if os.access(p, os.X_OK)), None)
-pytestmark = [
-    pytest.mark.journald,
-    pytest.mark.skipif(REMOTE is None, reason="systemd-journal-remote not installed "
-                                              "(run .ci/daemon-deps.sh)"),
-]
+from journald import NEEDS_REMOTE, REMOTE
+
+pytestmark = NEEDS_REMOTE
 
 BOOT = "101a7ca23dfd4bc9a5c639882121e854"
 CURSOR = ("s=7ba5d348b14445a799a2509a06f88453;i=3e9;b=101a7ca23dfd4bc9a5c639882121e854;"
